@@ -1,0 +1,256 @@
+"""Activation topology: persistent homology of neurons (Ballester et al., Neurocomputing 2024).
+
+A neuron is the vector of its activations over a sample of inputs; neurons are the points
+and ``1 - |corr|`` their dissimilarity. :func:`activation_persistence` samples inputs and
+neurons (uniformly, or with the paper's scheme favouring neurons that are often the most
+active), repeats from a seed, and returns H0..H``max_dim`` diagrams per layer or for all
+neurons together.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ._validation import check_activations, check_choice, check_int
+from .diagrams import PersistenceDiagrams
+from .dissimilarity import _constant_mask, _warn_constant, pairwise_dissimilarity
+from .exceptions import ConstantNeuronWarning, InvalidInputError, LayerNotFoundError, ShapeError
+from .homology import rips_persistence
+
+__all__ = ["ActivationDiagrams", "activation_persistence", "sample_neurons"]
+
+logger = logging.getLogger(__name__)
+
+_METRICS = ("abs_correlation", "correlation", "cosine", "euclidean")
+
+
+@dataclass
+class ActivationDiagrams:
+    """Result of :func:`activation_persistence`.
+
+    Attributes
+    ----------
+    diagrams : dict[str, list[PersistenceDiagrams]]
+        Group name (a layer, or ``"all"``) -> one diagram set per resample.
+    input_indices : dict[str, list[ndarray]]
+        Rows (inputs) used by each resample.
+    neuron_indices : dict[str, list[ndarray]]
+        Columns (neurons) of the group used by each resample (after dropping constants).
+    params : dict
+        The parameters of the call, for reports and caches.
+    """
+
+    diagrams: dict[str, list[PersistenceDiagrams]]
+    input_indices: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    neuron_indices: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def groups(self) -> list[str]:
+        """Group names in order."""
+        return list(self.diagrams)
+
+    def __getitem__(self, group: str) -> list[PersistenceDiagrams]:
+        try:
+            return self.diagrams[group]
+        except KeyError:
+            raise LayerNotFoundError(
+                f"no diagrams for {group!r}; available groups: {', '.join(self.diagrams)}"
+            ) from None
+
+    def __repr__(self) -> str:
+        groups = ", ".join(f"{g}: {len(v)}" for g, v in self.diagrams.items())
+        return f"ActivationDiagrams({groups})"
+
+
+def sample_neurons(
+    activations: np.ndarray,
+    n_neurons: int,
+    rng: np.random.Generator,
+    *,
+    scheme: Literal["uniform", "max_activation"] = "uniform",
+) -> np.ndarray:
+    """Choose ``n_neurons`` columns of an ``(n_inputs, n_neurons)`` matrix, sorted.
+
+    ``"uniform"`` draws without replacement. ``"max_activation"`` (Ballester et al.) draws
+    without replacement with probability proportional to how often a neuron has the
+    largest ``|activation|`` on an input; if fewer than ``n_neurons`` neurons are ever the
+    largest, all of those are taken and the rest are drawn uniformly from the others.
+    """
+    n_total = activations.shape[1]
+    if n_neurons >= n_total:
+        return np.arange(n_total)
+    if scheme == "uniform":
+        return np.sort(rng.choice(n_total, size=n_neurons, replace=False))
+    counts = np.bincount(np.abs(activations).argmax(axis=1), minlength=n_total).astype(np.float64)
+    winners = np.flatnonzero(counts)
+    if winners.size <= n_neurons:
+        others = np.flatnonzero(counts == 0)
+        extra = rng.choice(others, size=n_neurons - winners.size, replace=False)
+        return np.sort(np.concatenate([winners, extra]))
+    return np.sort(rng.choice(n_total, size=n_neurons, replace=False, p=counts / counts.sum()))
+
+
+def _as_groups(activations: Any, layers: Sequence[str] | None, group: str) -> dict[str, Any]:
+    if isinstance(activations, Mapping):
+        names = list(activations) if layers is None else list(layers)
+        missing = [n for n in names if n not in activations]
+        if missing:
+            raise LayerNotFoundError(
+                f"layer(s) {missing} not among the recorded activations; available: "
+                f"{', '.join(map(str, activations))}"
+            )
+        if not names:
+            raise InvalidInputError("no layers selected: pass layers=[...] naming at least one layer.")
+        arrays = {n: activations[n] for n in names}
+    else:
+        if layers is not None:
+            raise InvalidInputError("layers= applies to a mapping of layer -> activations, not to one array.")
+        arrays = {"activations": activations}
+    for name, arr in arrays.items():
+        if np.ndim(arr) != 2:
+            raise ShapeError(
+                f"activations of {name!r} must be (n_inputs, n_neurons), found shape {np.shape(arr)}."
+            )
+        if np.shape(arr)[1] == 0:
+            raise ShapeError(f"layer {name!r} has no neurons (0 columns); choose another layer.")
+    n_rows = {np.shape(a)[0] for a in arrays.values()}
+    if len(n_rows) > 1:
+        raise ShapeError(f"layers have different numbers of inputs {sorted(n_rows)}; record them together.")
+    if group == "all" and len(arrays) > 1:
+        return {"all": arrays}
+    return {n: {n: a} for n, a in arrays.items()}
+
+
+def activation_persistence(
+    activations: Any,
+    *,
+    layers: Sequence[str] | None = None,
+    group: Literal["layer", "all"] = "layer",
+    n_inputs: int | None = None,
+    n_neurons: int | None = None,
+    n_resamples: int = 1,
+    neuron_sampling: Literal["uniform", "max_activation"] = "uniform",
+    max_dim: int = 1,
+    metric: str = "abs_correlation",
+    threshold: float | Literal["auto"] | None = "auto",
+    constant: Literal["drop", "zero", "raise"] = "drop",
+    backend: str = "auto",
+    seed: int = 0,
+    device: Any = None,
+    memory_limit: Any = "auto",
+    progress: bool = False,
+) -> ActivationDiagrams:
+    """Persistent homology of neurons under ``1 - |corr|`` (Ballester et al. 2024).
+
+    Neurons are the points. For each group (each layer, or all layers' neurons together
+    with ``group="all"``, the paper's "all non-input neurons") and each of
+    ``n_resamples`` resamples: draw ``n_inputs`` inputs (rows) uniformly without
+    replacement, drop neurons constant on them (``constant="drop"``), draw ``n_neurons``
+    neurons, compute the dissimilarity between them and the Rips persistence.
+
+    Parameters
+    ----------
+    activations : mapping of layer name -> (n_inputs, n_neurons) array, or one such array
+        E.g. the result of :func:`topolens.record_activations`. Memory maps are read lazily.
+    layers : sequence of str, optional
+        Layers to use (default: all in the mapping).
+    group : {"layer", "all"}
+        One diagram set per layer, or one for the concatenation of all chosen layers.
+    n_inputs, n_neurons : int, optional
+        Sample sizes (default: all). The paper uses 2000 inputs and 3000 neurons.
+    n_resamples : int
+        Number of independent resamples (the paper: 20).
+    neuron_sampling : {"uniform", "max_activation"}
+        See :func:`sample_neurons`.
+    max_dim : int
+        Largest homology dimension (the paper: 1).
+    metric : {"abs_correlation", "correlation", "cosine", "euclidean"}
+        Dissimilarity between neurons; ``"abs_correlation"`` is ``1 - |corr|``.
+    threshold : float, "auto" or None
+        Passed to :func:`topolens.homology.rips_persistence` (default ``"auto"``: every
+        reported bar is exact; see there).
+    constant : {"drop", "zero", "raise"}
+        Constant neurons: dropped (default: a dead neuron carries no correlation and would
+        add an H0 bar of length 1), kept at dissimilarity 1 (``"zero"``), or an error.
+    seed : int
+        Seed; each (group, resample) uses its own stream derived from it, so results do not
+        depend on which other groups are computed.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    ActivationDiagrams
+    """
+    check_choice(group, "group", ("layer", "all"))
+    check_choice(neuron_sampling, "neuron_sampling", ("uniform", "max_activation"))
+    check_choice(metric, "metric", _METRICS)
+    check_choice(constant, "constant", ("drop", "zero", "raise"))
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    n_inputs = check_int(n_inputs, "n_inputs", minimum=2, allow_none=True)
+    n_neurons = check_int(n_neurons, "n_neurons", minimum=2, allow_none=True)
+    groups = _as_groups(activations, layers, group)
+
+    result = ActivationDiagrams(diagrams={}, params=dict(
+        group=group, n_inputs=n_inputs, n_neurons=n_neurons, n_resamples=n_resamples,
+        neuron_sampling=neuron_sampling, max_dim=max_dim, metric=metric, threshold=threshold,
+        constant=constant, backend=backend, seed=seed, layers=list(layers) if layers else None,
+    ))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(groups) * n_resamples, desc="activation persistence", disable=not progress)
+    try:
+        for name, parts in groups.items():
+            result.diagrams[name], result.input_indices[name], result.neuron_indices[name] = [], [], []
+            n_total = int(np.shape(next(iter(parts.values())))[0])
+            for r in range(n_resamples):
+                rng = np.random.default_rng([seed, zlib.crc32(name.encode()), r])
+                rows = (np.arange(n_total) if n_inputs is None or n_inputs >= n_total
+                        else np.sort(rng.choice(n_total, size=n_inputs, replace=False)))
+                sub = np.hstack([np.asarray(a[rows], dtype=np.float32) for a in parts.values()])
+                sub = check_activations(sub, name=f"activations of {name!r}")
+                keep = np.arange(sub.shape[1])
+                n_const = 0
+                if constant != "zero" and metric != "euclidean":
+                    const = _constant_mask(sub)
+                    n_const = int(const.sum())
+                    if n_const and constant == "raise":
+                        raise InvalidInputError(
+                            f"{n_const} neuron(s) of {name!r} are constant on the sampled inputs; "
+                            "use constant='drop' (default) or 'zero'."
+                        )
+                    if n_const:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("always", ConstantNeuronWarning)
+                            _warn_constant(n_const, sub.shape[1], "drop")
+                    keep = np.flatnonzero(~const)
+                if keep.size < 2:
+                    raise InvalidInputError(
+                        f"{name!r} has {keep.size} non-constant neuron(s) on the sampled inputs; "
+                        "at least 2 are needed. Use more inputs or another layer (dead layer?)."
+                    )
+                pick = keep[sample_neurons(sub[:, keep], n_neurons or keep.size, rng, scheme=neuron_sampling)]
+                d = pairwise_dissimilarity(sub[:, pick], metric, points="neurons", device=device,
+                                           **({"constant": "zero"} if metric in ("abs_correlation", "correlation") else {}))
+                dg = rips_persistence(
+                    d, max_dim, threshold=threshold, backend=backend, memory_limit=memory_limit,
+                    metadata={"dissimilarity": metric, "points": "neurons", "group": name,
+                              "resample": r, "n_inputs": int(rows.size), "n_neurons": int(pick.size),
+                              "n_constant_dropped": n_const, "seed": seed},
+                )
+                result.diagrams[name].append(dg)
+                result.input_indices[name].append(rows)
+                result.neuron_indices[name].append(pick)
+                bar.update(1)
+                logger.debug("%s resample %d: %r", name, r, dg)
+    finally:
+        bar.close()
+    return result

@@ -1,0 +1,37 @@
+"""Figures of topolens results (optional: needs the ``viz`` extra, i.e. matplotlib).
+
+Everything here draws with matplotlib's non-interactive Agg canvas on
+:class:`matplotlib.figure.Figure` objects created directly, so no global pyplot state is
+touched and no display is needed. matplotlib is imported lazily, inside the functions:
+importing :mod:`topolens.viz` does not import it, and the computational modules of
+topolens never import this package.
+
+Functions
+---------
+plot_diagram
+    Birth/death scatter with the diagonal, essential and censored classes marked apart.
+plot_barcode
+    One bar per class, grouped by homology dimension.
+plot_betti_curves
+    Betti numbers against the filtration value, with a band over bootstrap resamples.
+figure_to_png_bytes, figure_to_data_uri
+    Render a figure to PNG bytes or a ``data:image/png;base64,...`` URI and close it.
+"""
+
+from __future__ import annotations
+
+from .diagrams import (
+    figure_to_data_uri,
+    figure_to_png_bytes,
+    plot_barcode,
+    plot_betti_curves,
+    plot_diagram,
+)
+
+__all__ = [
+    "figure_to_data_uri",
+    "figure_to_png_bytes",
+    "plot_barcode",
+    "plot_betti_curves",
+    "plot_diagram",
+]
