@@ -452,8 +452,10 @@ def _finish_store(
     """Write the labels and the manifest (last) and drop files of an earlier store."""
     labels_meta = None
     if labels is not None:
-        with atomic_path(directory / _LABELS_FILE, suffix=".npy") as tmp:
-            np.save(tmp, labels, allow_pickle=False)
+        with atomic_path(directory / _LABELS_FILE) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, labels, allow_pickle=False)  # a file object: np.save adds no suffix
+            fh.flush()
+            os.fsync(fh.fileno())
         new_files = new_files | {_LABELS_FILE}
         labels_meta = {"file": _LABELS_FILE, "dtype": labels.dtype.str, "shape": list(labels.shape)}
     for f in old_files - new_files:

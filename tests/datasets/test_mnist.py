@@ -19,16 +19,18 @@ import pytest
 import torch
 
 from topolens.datasets import (
+    _download,
     as_tensor_dataset,
     data_root,
     load_digits,
     load_fashion_mnist,
     load_mnist,
     load_mnist_sample,
+    mnist,
     sample_indices,
     write_idx,
 )
-from topolens.datasets import _download, mnist
+from topolens.datasets.idx import idx_bytes
 from topolens.exceptions import (
     DataNotFoundError,
     IntegrityError,
@@ -125,6 +127,7 @@ def test_fashion_mnist_uses_its_own_folder(tmp_path):
     fake = _write_fake(tmp_path, folder="fashion-mnist")
     images, labels = load_fashion_mnist(tmp_path, split="train")
     np.testing.assert_array_equal(images, fake["train"][0])
+    np.testing.assert_array_equal(labels, fake["train"][1])
     with pytest.raises(DataNotFoundError):
         load_mnist(tmp_path)
     assert len(mnist.FASHION_MNIST_CLASSES) == 10
@@ -168,10 +171,10 @@ def test_bad_split(tmp_path):
 def test_inconsistent_files(tmp_path):
     _write_fake(tmp_path, n_train=20)
     write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", np.zeros(19, np.uint8))
-    with pytest.raises(IntegrityError, match="20 images but .* 19 labels"):
+    with pytest.raises(IntegrityError, match=r"20 images but .* 19 labels"):
         load_mnist(tmp_path)
     write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", np.full(20, 11, np.uint8))
-    with pytest.raises(IntegrityError, match="0..9"):
+    with pytest.raises(IntegrityError, match=r"0\.\.9"):
         load_mnist(tmp_path)
     write_idx(tmp_path / "mnist" / "train-images-idx3-ubyte.gz", np.zeros((20, 32, 32), np.uint8))
     with pytest.raises(IntegrityError, match=r"\(N, 28, 28\)"):
@@ -215,8 +218,6 @@ def _tiny_release(monkeypatch, spec, split="test", n=12):
     images, labels = _fake_split(n)
     files = {}
     for name, arr in zip(mnist._FILES[split], (images, labels), strict=True):
-        from topolens.datasets.idx import idx_bytes
-
         raw = idx_bytes(arr)
         files[name] = gzip.compress(raw)
         monkeypatch.setitem(spec.sha256, name, _download.payload_sha256(raw))
@@ -299,7 +300,7 @@ def test_download_unreachable(tmp_path, monkeypatch):
 
 
 def test_download_interrupted_leaves_no_file(tmp_path, monkeypatch):
-    _, _, files = _tiny_release(monkeypatch, mnist._MNIST)
+    _tiny_release(monkeypatch, mnist._MNIST)
 
     class Broken(_FakeResponse):
         def read(self, *args):
@@ -320,15 +321,12 @@ def test_write_failure_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(_download, "_urlopen", _FakeOpener({base + k: v for k, v in files.items()}))
     import topolens._io as tio
 
-    real_fsync = os.fsync
-
     def failing_fsync(fd):
         raise OSError("disk full")
 
     monkeypatch.setattr(tio.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="disk full"):
         load_mnist(tmp_path, split="test", download=True)
-    monkeypatch.setattr(tio.os, "fsync", real_fsync)
     assert _leftovers(tmp_path / "mnist") == []
 
 

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
-from topolens import InvalidInputError, PersistenceDiagrams  # noqa: E402
-from topolens.viz import (  # noqa: E402
+from topolens import InvalidInputError, PersistenceDiagrams
+from topolens.viz import (
     figure_to_data_uri,
     figure_to_png_bytes,
     plot_barcode,

@@ -460,6 +460,7 @@ def _entropy_of_lifetimes(life: np.ndarray, normalize: bool) -> float:
     if n == 0:
         return 0.0
     p = life / life.sum()
+    p = p[p > 0]  # a subnormal lifetime can underflow to p = 0, and 0 log 0 = 0
     ent = float(-np.sum(p * np.log(p)))
     if normalize:
         return ent / float(np.log(n)) if n > 1 else 0.0
@@ -506,7 +507,7 @@ def _poly_roots(pts: np.ndarray, kind: str) -> np.ndarray:
     alpha = np.hypot(b, d)
     if kind == "S":
         alpha = np.where(alpha == 0, 1.0, alpha)
-        return (b + 1j * d) * (d - b) / (np.sqrt(2) * alpha)
+        return (b / alpha + 1j * (d / alpha)) * ((d - b) / np.sqrt(2))  # unit vector x scale
     return (d - b) / 2 * (np.cos(alpha) - np.sin(alpha) + 1j * (np.cos(alpha) + np.sin(alpha)))
 
 

@@ -162,15 +162,16 @@ def plot_diagram(
     # diagonal and the half-plane below it (where no point can lie)
     ax.fill_between([left, top], [left, top], left, color="0.93", zorder=0, linewidth=0)
     ax.plot([left, top], [left, top], color=_GREY, linewidth=0.8, zorder=1)
+    # line labels on the right: essential H0 classes are usually born at the left edge
     text_kw = {"transform": ax.get_yaxis_transform(), "fontsize": 8, "color": _GREY,
-               "va": "bottom", "ha": "left"}
+               "va": "bottom", "ha": "right"}
     if y_inf is not None:
         ax.axhline(y_inf, color=_GREY, linewidth=0.8, linestyle="-", zorder=1)
-        ax.text(0.01, y_inf, "inf", **text_kw)
+        ax.text(0.99, y_inf, "inf", **text_kw)
     if y_cens is not None:
         ax.axhline(y_cens, color=_GREY, linewidth=0.8, linestyle="--", zorder=1)
         label = "alive at threshold" + (f" t={_fmt(thr)}" if thr is not None else "")
-        ax.text(0.01, y_cens, label, **text_kw)
+        ax.text(0.99, y_cens, label, **text_kw)
 
     n_drawn = 0
     for k in dims:
@@ -276,19 +277,23 @@ def plot_barcode(
     edge = hi + 0.06 * span
 
     n_total = sum(len(g[1]) for g in groups)
-    fig, ax = _new_axes(ax, (6.0, min(9.0, 2.0 + 0.025 * n_total)))
+    fig, ax = _new_axes(ax, (7.0, float(np.clip(1.6 + 0.03 * n_total, 2.4, 9.0))))
     gap = max(1.0, 0.05 * n_total)
-    lw = float(np.clip(260.0 / max(n_total, 1), 0.8, 5.0))
-    ms = float(np.clip(lw * 2.2, 3.0, 7.0))
+    n_rows = sum(max(len(g[1]), 1) for g in groups) + gap * max(len(groups) - 1, 0) + 1.6
+    # bar thickness: ~60% of the vertical space of one row, in points
+    axes_pt = ax.get_position().height * fig.get_figheight() * 72.0
+    lw = float(np.clip(0.6 * axes_pt / n_rows, 0.5, 6.0))
+    ms = float(np.clip(lw * 1.8, 3.0, 7.0))
     cursor = 0.0
     ticks, ticklabels = [], []
     labelled: set[str] = set()
 
-    def _lab(key: str, text: str) -> str | None:
+    def _lab(key: str) -> bool:
+        """True the first time ``key`` is seen (to add one legend entry per kind)."""
         if key in labelled:
-            return None
+            return False
         labelled.add(key)
-        return text
+        return True
 
     for gi, (k, b, dth, cen) in enumerate(groups):
         c = _color(k)
@@ -301,7 +306,10 @@ def plot_barcode(
             ax.hlines(ys[ess], b[ess], edge, colors=c, linewidth=lw,
                       label=None if fin.any() else f"H{k}")
             ax.plot(np.full(ess.sum(), edge), ys[ess], linestyle="none", marker=">",
-                    markersize=ms, color=c, label=_lab("ess", "essential (never dies)"))
+                    markersize=ms, color=c)
+            if _lab("ess"):  # one neutral legend entry for all dimensions
+                ax.plot([], [], linestyle="none", marker=">", markersize=6, color=_GREY,
+                        label="essential (never dies)")
         if cen.any():
             cut = thr if thr is not None else b[cen]
             known_end = np.maximum(b[cen], cut)
@@ -310,8 +318,11 @@ def plot_barcode(
             ax.hlines(ys[cen], known_end, edge, colors=c, linewidth=max(lw * 0.7, 0.8),
                       linestyles="dashed", alpha=0.8)
             ax.plot(np.full(cen.sum(), edge), ys[cen], linestyle="none", marker=">",
-                    markersize=ms, markerfacecolor="none", markeredgecolor=c,
-                    label=_lab("cen", "alive at threshold (death unknown)"))
+                    markersize=ms, markerfacecolor="none", markeredgecolor=c)
+            if _lab("cen"):
+                ax.plot([], [], linestyle="--", marker=">", markersize=6,
+                        markerfacecolor="none", color=_GREY,
+                        label="alive at threshold (death unknown)")
         if len(b):
             ticks.append(cursor + (len(b) - 1) / 2.0)
             ticklabels.append(f"H{k}")
@@ -330,7 +341,8 @@ def plot_barcode(
         ax.text(0.5, 0.5, "no classes", transform=ax.transAxes, ha="center", va="center",
                 color=_GREY)
     else:
-        ax.legend(loc="lower right", fontsize=8, frameon=True)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+                  borderaxespad=0.0)
     ax.set_xlim(lo - 0.03 * span, edge + 0.03 * span)
     ax.set_ylim(max(cursor - 1, 0) + 0.8, -0.8)  # first bar on top
     ax.set_yticks(ticks, ticklabels)
@@ -365,7 +377,7 @@ def _default_grid(dlist: list[PersistenceDiagrams], dims: list[int], n: int = 25
         thr = _threshold(d)
         if thr is not None and any(len(d.censored_births(k)) for k in dims):
             thrs.append(thr)
-    allv = np.concatenate(vals + [np.asarray(thrs, dtype=np.float64)])
+    allv = np.concatenate([*vals, np.asarray(thrs, dtype=np.float64)])
     lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (0.0, 1.0)
     if hi <= lo:
         hi = lo + (abs(lo) if lo != 0 else 1.0)

@@ -1,0 +1,116 @@
+import gudhi
+import numpy as np
+import pytest
+import ripser
+
+from topolens import InvalidInputError, PersistenceDiagrams, ShapeError
+from topolens.homology import rips_persistence
+
+from .conftest import circle
+
+
+def _example() -> PersistenceDiagrams:
+    return PersistenceDiagrams(
+        [[[0.0, 0.5], [0.0, 1.0], [0.0, np.inf]], [[0.2, 0.9], [0.3, np.inf]]],
+        censored=[[False, False, False], [False, True]],
+        pairs=[[[1, 1, 0, 1], [2, 2, 1, 2], [0, 0, -1, -1]], [[0, 1, 2, 3], [1, 2, -1, -1]]],
+        metadata={"threshold": 1.2, "dissimilarity": "abs_correlation"},
+    )
+
+
+def test_accessors():
+    d = _example()
+    assert d.max_dim == 1 and len(d) == 2
+    np.testing.assert_array_equal(d.finite(0), [[0, 0.5], [0, 1.0]])
+    np.testing.assert_array_equal(d.essential(0), [0.0])
+    np.testing.assert_array_equal(d.essential(1), [])  # the inf class of H1 is censored
+    np.testing.assert_array_equal(d.censored_births(1), [0.3])
+    np.testing.assert_allclose(d.lifetimes(1), [0.7])
+    assert d.n_censored == 1 and "censored" in repr(d)
+
+
+@pytest.mark.parametrize(
+    ("dgms", "err"),
+    [
+        ([[[0.0, 1.0, 2.0]]], ShapeError),
+        ([[[1.0, 0.5]]], InvalidInputError),
+        ([[[np.nan, 1.0]]], InvalidInputError),
+        ([[[np.inf, np.inf]]], InvalidInputError),
+        (np.zeros((3, 2)), InvalidInputError),
+        ([], InvalidInputError),
+    ],
+)
+def test_rejects_bad_diagrams(dgms, err):
+    with pytest.raises(err):
+        PersistenceDiagrams(dgms)
+
+
+def test_censored_must_be_infinite():
+    with pytest.raises(InvalidInputError, match="finite death"):
+        PersistenceDiagrams([[[0.0, 1.0]]], censored=[[True]])
+
+
+def test_unknown_dimension_message():
+    with pytest.raises(InvalidInputError, match="0..1"):
+        _example().finite(2)
+
+
+def test_save_load_roundtrip(tmp_path):
+    d = _example()
+    path = d.save(tmp_path / "d.npz")
+    e = PersistenceDiagrams.load(path)
+    assert e.allclose(d)
+    for k in d.dims:
+        np.testing.assert_array_equal(e.pairs[k], d.pairs[k])
+        np.testing.assert_array_equal(e.censored[k], d.censored[k])
+    assert e.metadata == d.metadata
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_rejects_foreign_file(tmp_path):
+    np.savez(tmp_path / "x.npz", a=np.zeros(3))
+    with pytest.raises(InvalidInputError, match="could not read"):
+        PersistenceDiagrams.load(tmp_path / "x.npz")
+
+
+def test_dict_roundtrip():
+    d = _example()
+    e = PersistenceDiagrams.from_dict(d.to_dict())
+    assert e.allclose(d) and e.metadata == d.metadata
+
+
+def test_gudhi_roundtrip_matches_simplex_tree():
+    pts = circle(30, noise=0.05)
+    st = gudhi.RipsComplex(points=pts).create_simplex_tree(max_dimension=2)
+    pers = st.persistence()
+    d = PersistenceDiagrams.from_gudhi(pers)
+    assert sorted(d.to_gudhi()) == sorted((k, (float(b), float(x))) for k, (b, x) in pers)
+    ours = rips_persistence(pts, 1, metric="euclidean")
+    assert ours.allclose(d, atol=1e-5)
+
+
+def test_ripser_roundtrip():
+    pts = circle(30, noise=0.05)
+    res = ripser.ripser(pts, maxdim=1)
+    d = PersistenceDiagrams.from_ripser(res)
+    for a, b in zip(d.to_ripser(), res["dgms"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_allclose_tolerance_and_multiset():
+    a = PersistenceDiagrams([[[0, 1.0], [0, 2.0], [0, np.inf]]])
+    b = PersistenceDiagrams([[[0, 2.0 + 1e-9], [0, np.inf], [0, 1.0]]])
+    c = PersistenceDiagrams([[[0, 1.5], [0, 2.0], [0, np.inf]]])
+    assert a.allclose(b) and not a.allclose(c)
+    # an essential class is not a censored one
+    e = PersistenceDiagrams([[[0, 1.0], [0, 2.0], [0, np.inf]]], censored=[[False, False, True]])
+    assert not a.allclose(e)
+
+
+def test_distances_against_gudhi():
+    a = rips_persistence(circle(30, noise=0.05, seed=1), 1, metric="euclidean")
+    b = rips_persistence(circle(30, noise=0.1, seed=2), 1, metric="euclidean")
+    ref = gudhi.bottleneck_distance(a[1], b[1])
+    assert a.bottleneck(b, 1) == pytest.approx(ref)
+    assert a.bottleneck(a, 1) == 0.0
+    assert a.wasserstein(b, 1) >= a.bottleneck(b, 1) - 1e-9

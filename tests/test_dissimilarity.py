@@ -1,0 +1,110 @@
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.distance import cdist
+
+from topolens import ConstantNeuronWarning, InvalidInputError, NonFiniteError, ShapeError
+from topolens.dissimilarity import (
+    constant_neurons,
+    correlation_dissimilarity,
+    cosine_dissimilarity,
+    euclidean_distances,
+    pairwise_dissimilarity,
+)
+
+from .conftest import relu_activations
+
+
+def _reference_corr(a: np.ndarray, absolute: bool = True) -> np.ndarray:
+    c = np.corrcoef(a.astype(np.float64), rowvar=False)
+    d = 1 - (np.abs(c) if absolute else c)
+    np.fill_diagonal(d, 0)
+    return d
+
+
+@pytest.mark.parametrize("absolute", [True, False])
+@pytest.mark.parametrize("chunk_size", [None, 1, 7, 1000])
+def test_correlation_matches_corrcoef(absolute, chunk_size):
+    a = relu_activations(200, 60, seed=3)
+    d = correlation_dissimilarity(a, absolute=absolute, chunk_size=chunk_size)
+    assert d.dtype == np.float32 and d.shape == (60, 60)
+    np.testing.assert_allclose(d, _reference_corr(a, absolute), atol=2e-6)
+    assert np.array_equal(d, d.T) and not np.diagonal(d).any()
+    assert d.min() >= 0 and d.max() <= (1 if absolute else 2)
+
+
+def test_accepts_torch_and_memmap_out(tmp_path):
+    import torch
+
+    a = relu_activations(100, 30)
+    out = np.lib.format.open_memmap(tmp_path / "d.npy", mode="w+", dtype=np.float32, shape=(30, 30))
+    d = correlation_dissimilarity(torch.from_numpy(a), out=out)
+    assert d is out
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), _reference_corr(a), atol=2e-6)
+
+
+def test_constant_neurons_policy():
+    a = relu_activations(100, 20)
+    a[:, 4] = 3.0
+    a[:, 7] = 0.0
+    np.testing.assert_array_equal(np.flatnonzero(constant_neurons(a)), [4, 7])
+    with pytest.warns(ConstantNeuronWarning, match="2 of 20"):
+        d = correlation_dissimilarity(a)
+    assert (d[4, np.arange(20) != 4] == 1).all() and d[4, 4] == 0
+    keep = np.setdiff1d(np.arange(20), [4, 7])
+    np.testing.assert_allclose(d[np.ix_(keep, keep)], _reference_corr(a[:, keep]), atol=2e-6)
+    with pytest.raises(InvalidInputError, match=r"constant .*first: \[4, 7\]"):
+        correlation_dissimilarity(a, constant="raise")
+
+
+def test_no_warning_without_constant_neurons():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        correlation_dissimilarity(relu_activations(50, 10))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_rejected(bad):
+    a = relu_activations(50, 10)
+    a[3, 2] = bad
+    with pytest.raises(NonFiniteError, match=r"row.*\[3\].*column.*\[2\]"):
+        correlation_dissimilarity(a)
+
+
+@pytest.mark.parametrize(
+    ("shape", "match"),
+    [((10,), "n_inputs, n_neurons"), ((2, 3, 4), "n_inputs, n_neurons"), ((1, 5), "1 input"), ((5, 0), "0 neuron")],
+)
+def test_bad_shapes(shape, match):
+    with pytest.raises(ShapeError, match=match):
+        correlation_dissimilarity(np.ones(shape, dtype=np.float32))
+
+
+def test_euclidean_and_cosine_match_scipy(rng):
+    x = rng.normal(size=(80, 12)) + 5.0
+    np.testing.assert_allclose(euclidean_distances(x, chunk_size=9), cdist(x, x), atol=1e-4)
+    a = relu_activations(40, 25) + 0.1
+    np.testing.assert_allclose(cosine_dissimilarity(a), cdist(a.T, a.T, "cosine"), atol=2e-6)
+
+
+def test_pairwise_axes():
+    a = relu_activations(30, 12)
+    np.testing.assert_allclose(pairwise_dissimilarity(a, "euclidean", points="inputs"), cdist(a, a), atol=1e-4)
+    np.testing.assert_allclose(pairwise_dissimilarity(a, "euclidean", points="neurons"), cdist(a.T, a.T), atol=1e-4)
+    assert pairwise_dissimilarity(a, "abs_correlation", points="inputs").shape == (30, 30)
+    with pytest.raises(InvalidInputError, match="points must be one of"):
+        pairwise_dissimilarity(a, points="rows")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(3, 25))
+def test_permutation_equivariance(seed, n):
+    """Permuting neurons permutes the matrix (and never changes its values)."""
+    a = relu_activations(40, n, seed=seed % 1000) + 0.01
+    perm = np.random.default_rng(seed).permutation(n)
+    d = correlation_dissimilarity(a)
+    dp = correlation_dissimilarity(a[:, perm])
+    np.testing.assert_allclose(dp, d[np.ix_(perm, perm)], atol=1e-6)
