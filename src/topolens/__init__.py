@@ -26,7 +26,36 @@ from .exceptions import (
 
 __version__ = "0.1.0"
 
+# Entry points that need torch are imported on first use, so ``import topolens`` stays fast.
+_LAZY = {
+    "Activations": "activations",
+    "record_activations": "activations",
+    "list_layers": "activations",
+    "activation_persistence": "topology",
+    "ActivationDiagrams": "topology",
+    "correlation_dissimilarity": "dissimilarity",
+    "pairwise_dissimilarity": "dissimilarity",
+    "rips_persistence": "homology",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'topolens' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "ActivationDiagrams",
+    "Activations",
     "ConstantNeuronWarning",
     "DataNotFoundError",
     "IntegrityError",
@@ -41,4 +70,10 @@ __all__ = [
     "TopolensWarning",
     "UntrustedCheckpointError",
     "__version__",
+    "activation_persistence",
+    "correlation_dissimilarity",
+    "list_layers",
+    "pairwise_dissimilarity",
+    "record_activations",
+    "rips_persistence",
 ]

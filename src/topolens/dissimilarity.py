@@ -85,9 +85,9 @@ def _warn_constant(n_const: int, n: int, policy: str) -> None:
         )
         if policy == "zero":
             msg += " gives them |corr| = 0 (dissimilarity 1) with every other neuron"
-        elif policy == "drop":
+        elif policy.startswith("drop"):
             msg += " drops them"
-        warnings.warn(msg + ".", ConstantNeuronWarning, stacklevel=3)
+        warnings.warn(msg + ".", ConstantNeuronWarning, stacklevel=4)
         logger.info(msg)
 
 

@@ -10,7 +10,6 @@ neurons together.
 from __future__ import annotations
 
 import logging
-import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import numpy as np
 from ._validation import check_activations, check_choice, check_int
 from .diagrams import PersistenceDiagrams
 from .dissimilarity import _constant_mask, _warn_constant, pairwise_dissimilarity
-from .exceptions import ConstantNeuronWarning, InvalidInputError, LayerNotFoundError, ShapeError
+from .exceptions import InvalidInputError, LayerNotFoundError, ShapeError
 from .homology import rips_persistence
 
 __all__ = ["ActivationDiagrams", "activation_persistence", "sample_neurons"]
@@ -211,6 +210,7 @@ def activation_persistence(
         for name, parts in groups.items():
             result.diagrams[name], result.input_indices[name], result.neuron_indices[name] = [], [], []
             n_total = int(np.shape(next(iter(parts.values())))[0])
+            const_counts: list[tuple[int, int]] = []
             for r in range(n_resamples):
                 rng = np.random.default_rng([seed, zlib.crc32(name.encode()), r])
                 rows = (np.arange(n_total) if n_inputs is None or n_inputs >= n_total
@@ -227,10 +227,7 @@ def activation_persistence(
                             f"{n_const} neuron(s) of {name!r} are constant on the sampled inputs; "
                             "use constant='drop' (default) or 'zero'."
                         )
-                    if n_const:
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("always", ConstantNeuronWarning)
-                            _warn_constant(n_const, sub.shape[1], "drop")
+                    const_counts.append((n_const, sub.shape[1]))
                     keep = np.flatnonzero(~const)
                 if keep.size < 2:
                     raise InvalidInputError(
@@ -251,6 +248,9 @@ def activation_persistence(
                 result.neuron_indices[name].append(pick)
                 bar.update(1)
                 logger.debug("%s resample %d: %r", name, r, dg)
+            if any(c for c, _ in const_counts):  # one warning per group, not per resample
+                worst = max(const_counts)
+                _warn_constant(worst[0], worst[1], f"drop (group {name!r}, up to this many per resample)")
     finally:
         bar.close()
     return result

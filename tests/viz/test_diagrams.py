@@ -99,6 +99,8 @@ def test_plot_diagram_accepts_arrays_and_rejects_bad_dims():
     assert isinstance(fig, Figure)
     with pytest.raises(InvalidInputError, match="not available"):
         plot_diagram(PersistenceDiagrams([[[0.0, 1.0]]]), dims=[2])
+    with pytest.raises(InvalidInputError, match="list of them"):
+        plot_barcode([PersistenceDiagrams([[[0.0, 1.0]]])] * 2)
 
 
 # ------------------------------------------------------------------------------ barcode

@@ -22,5 +22,17 @@ True
 from __future__ import annotations
 
 from .html import Block, Figure, KeyValue, RawHTML, Report, Section, Table, Text
+from .sections import activation_summary_table, add_activation_topology_section
 
-__all__ = ["Block", "Figure", "KeyValue", "RawHTML", "Report", "Section", "Table", "Text"]
+__all__ = [
+    "Block",
+    "Figure",
+    "KeyValue",
+    "RawHTML",
+    "Report",
+    "Section",
+    "Table",
+    "Text",
+    "activation_summary_table",
+    "add_activation_topology_section",
+]

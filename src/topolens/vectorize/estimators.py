@@ -26,11 +26,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import _to_numpy, check_choice, check_int
+from .._validation import check_choice, check_int
 from ..diagrams import PersistenceDiagrams
 from ..exceptions import InvalidInputError, ShapeError
 from .functional import (
     Weight,
+    _as_numpy,
     _check_array_dgm,
     _check_dims,
     _check_positive,
@@ -145,7 +146,7 @@ class BettiCurve(TransformerMixin, BaseEstimator):
         dim = _check_dim(self.dim)
         dgms = _extract(X, dim, finite=False)
         if self.grid is not None:
-            grid = np.asarray(_to_numpy(self.grid), dtype=np.float64)
+            grid = np.asarray(_as_numpy(self.grid), dtype=np.float64)
             if grid.ndim != 1 or grid.size == 0:
                 raise ShapeError(f"grid must be a non-empty 1-D array, found shape {grid.shape}.")
             if np.isnan(grid).any():

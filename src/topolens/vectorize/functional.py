@@ -53,11 +53,20 @@ Weight = Literal["constant", "linear"] | Callable[[np.ndarray], float]
 
 
 # --------------------------------------------------------------------------- helpers
+def _as_numpy(x: Any) -> np.ndarray:
+    """numpy view of an array, tensor or nested sequence; imports torch only for tensors."""
+    if isinstance(x, np.ndarray):
+        return x
+    if type(x).__module__.startswith("torch"):
+        return _to_numpy(x)
+    return np.asarray(x)
+
+
 def _check_array_dgm(points: Any, name: str = "diagram") -> np.ndarray:
     """Validate a raw diagram: shape (m, 2), no NaN, finite births, death >= birth."""
     if isinstance(points, PersistenceDiagrams):  # pragma: no cover - guarded by callers
         raise InvalidInputError(f"{name} is a PersistenceDiagrams; pass dim= to choose a dimension.")
-    arr = _to_numpy(points)
+    arr = _as_numpy(points)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InvalidInputError(
             f"{name} must be a numeric array of (birth, death) pairs, found dtype {arr.dtype}."
@@ -280,7 +289,7 @@ def betti_curve(dgm: DiagramLike, grid: Any, *, dim: int | None = None) -> np.nd
     [1, 2, 1, 1, 0]
     """
     pts = diagram_points(dgm, dim)
-    t = np.asarray(_to_numpy(grid), dtype=np.float64)
+    t = np.asarray(_as_numpy(grid), dtype=np.float64)
     if t.ndim != 1:
         raise ShapeError(f"grid must be 1-D, found shape {t.shape}. Pass e.g. np.linspace(0, 1, 100).")
     if np.isnan(t).any():

@@ -27,6 +27,7 @@ from .diagrams import (
     plot_betti_curves,
     plot_diagram,
 )
+from .training import plot_training_history
 
 __all__ = [
     "figure_to_data_uri",
@@ -34,4 +35,5 @@ __all__ = [
     "plot_barcode",
     "plot_betti_curves",
     "plot_diagram",
+    "plot_training_history",
 ]

@@ -61,6 +61,11 @@ def _as_diagrams(obj: Any) -> PersistenceDiagrams:
         return obj
     if isinstance(obj, np.ndarray) and obj.ndim == 2:
         obj = [obj]
+    if isinstance(obj, Sequence) and any(isinstance(x, PersistenceDiagrams) for x in obj):
+        raise InvalidInputError(
+            "expected one PersistenceDiagrams, found a list of them; plot them one at a time, "
+            "or use plot_betti_curves(list) to summarise resamples."
+        )
     try:
         return PersistenceDiagrams(tuple(obj))
     except TypeError as exc:

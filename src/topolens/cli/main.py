@@ -1,0 +1,318 @@
+"""``topolens`` command: demo, analyze, persistence, layers, info.
+
+Every subcommand has ``--help``. Errors from bad input are printed as one clear line
+(exit code 2); unexpected errors keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..exceptions import InvalidInputError, TopolensError, UntrustedCheckpointError
+
+logger = logging.getLogger("topolens")
+
+DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "digits")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _threshold(text: str) -> Any:
+    """'auto', 'none', a number, or 'q0.2' (a quantile of the dissimilarities)."""
+    t = text.strip().lower()
+    if t == "auto":
+        return "auto"
+    if t in ("none", "full"):
+        return None
+    try:
+        if t.startswith("q"):
+            return ("quantile", float(t[1:]))
+        return float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"threshold must be 'auto', 'none', a number or 'q<quantile>' such as q0.2; found {text!r}"
+        ) from None
+
+
+def load_model(spec: str, weights: str | None = None) -> Any:
+    """Build a model from ``module:factory`` or ``path/to/file.py:factory`` and load weights.
+
+    Weights are read with ``torch.load(weights_only=True)``: a checkpoint holding anything but
+    tensors and plain containers is refused (:class:`UntrustedCheckpointError`).
+    """
+    import torch
+
+    if ":" not in spec:
+        raise InvalidInputError(
+            f"--model must be 'module:factory' or 'file.py:factory', found {spec!r}; e.g. "
+            "--model mypkg.models:make_cnn (a callable returning a torch.nn.Module)."
+        )
+    where, _, attr = spec.rpartition(":")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise InvalidInputError(f"model file {path} does not exist.")
+        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(mod_spec)  # type: ignore[arg-type]
+        mod_spec.loader.exec_module(module)  # type: ignore[union-attr]
+    else:
+        module = importlib.import_module(where)
+    if not hasattr(module, attr):
+        raise InvalidInputError(f"{where} has no attribute {attr!r}.")
+    obj = getattr(module, attr)
+    model = obj() if callable(obj) and not isinstance(obj, torch.nn.Module) else obj
+    if not isinstance(model, torch.nn.Module):
+        raise InvalidInputError(f"{spec} gave a {type(model).__name__}, not a torch.nn.Module.")
+    if weights:
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises UnpicklingError/RuntimeError for unsafe content
+            raise UntrustedCheckpointError(
+                f"could not load {weights} safely with torch.load(weights_only=True): {exc}. "
+                "Save only the state dict (torch.save(model.state_dict(), path)); topolens never "
+                "unpickles arbitrary objects."
+            ) from exc
+        if isinstance(state, dict):
+            for key in ("state_dict", "model_state_dict", "model"):
+                if key in state and isinstance(state[key], dict):
+                    state = state[key]
+                    break
+        if not isinstance(state, dict):
+            raise UntrustedCheckpointError(f"{weights} holds a {type(state).__name__}, not a state dict.")
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise InvalidInputError(f"weights in {weights} do not fit the model: {exc}") from exc
+    return model
+
+
+def load_data(name: str, split: str, root: str | None, limit: int | None) -> tuple[Any, Any]:
+    """Images as float tensors (N, 1, H, W) in [0, 1] and labels, from a data set name or a file."""
+    import numpy as np
+
+    from .. import datasets
+
+    if name == "mnist-sample":
+        x, y = datasets.load_mnist_sample(split)
+    elif name == "mnist":
+        x, y = datasets.load_mnist(root, split=split)
+    elif name == "fashion-mnist":
+        x, y = datasets.load_fashion_mnist(root, split=split)
+    elif name == "digits":
+        x, y = datasets.load_digits()
+    elif name.endswith(".npy"):
+        x, y = np.load(name, allow_pickle=False), None
+    elif name.endswith(".npz"):
+        with np.load(name, allow_pickle=False) as z:
+            keys = list(z.keys())
+            xkey = next((k for k in ("x", "inputs", "images", "X") if k in z), keys[0])
+            ykey = next((k for k in ("y", "labels", "targets") if k in z), None)
+            x, y = z[xkey], (z[ykey] if ykey else None)
+    else:
+        raise InvalidInputError(
+            f"unknown data {name!r}: use one of {', '.join(DATASETS)}, or a .npy/.npz file of inputs."
+        )
+    if limit is not None:
+        x = x[:limit]
+        y = None if y is None else y[:limit]
+    if y is not None and name in DATASETS:
+        return datasets.as_tensor_dataset(x, y).tensors
+    import torch
+
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)), None
+
+
+def _add_persistence_args(p: argparse.ArgumentParser, *, n_inputs: int | None, n_neurons: int | None) -> None:
+    g = p.add_argument_group("activation persistence")
+    g.add_argument("--n-inputs", type=int, default=n_inputs, help="inputs sampled per resample (default: %(default)s)")
+    g.add_argument("--n-neurons", type=int, default=n_neurons, help="neurons sampled per resample (default: %(default)s)")
+    g.add_argument("--resamples", type=int, default=5, help="number of resamples (default: %(default)s)")
+    g.add_argument("--max-dim", type=int, default=1, help="largest homology dimension (default: %(default)s)")
+    g.add_argument("--threshold", type=_threshold, default="auto",
+                   help="'auto' (default), 'none', a value, or q<quantile> e.g. q0.2")
+    g.add_argument("--neuron-sampling", choices=("uniform", "max_activation"), default="uniform")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def _persistence_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    thr = args.threshold
+    if isinstance(thr, tuple):
+        raise InvalidInputError("quantile thresholds are available in 'topolens persistence'; use --threshold auto here.")
+    return dict(n_inputs=args.n_inputs, n_neurons=args.n_neurons, n_resamples=args.resamples,
+                max_dim=args.max_dim, threshold=thr, neuron_sampling=args.neuron_sampling, seed=args.seed)
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..pipeline import run_demo
+
+    res = run_demo(args.out, epochs=args.epochs, n_inputs=args.n_inputs, n_neurons=args.n_neurons,
+                   n_resamples=args.resamples, seed=args.seed, progress=not args.quiet)
+    print(f"test accuracy {res.info['test accuracy']:.3f}; report written to {res.report_path.resolve()}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from ..activations import Activations
+    from ..pipeline import analyze, analyze_activations
+
+    kw = _persistence_kwargs(args)
+    if args.activations:
+        acts = Activations.load(args.activations)
+        if args.layers:
+            acts = Activations({k: acts[k] for k in args.layers}, labels=acts.labels,
+                               shapes={k: acts.shapes[k] for k in args.layers})
+        res = analyze_activations(acts, out=args.out, info={"activations": args.activations},
+                                  progress=not args.quiet, **kw)
+    else:
+        if not args.model:
+            raise InvalidInputError("give --model module:factory (with --data) or --activations DIR.")
+        model = load_model(args.model, args.weights)
+        x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
+        data = x if y is None else (x, y)
+        res = analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out,
+                      progress=not args.quiet, info={"model spec": args.model, "data": args.data}, **kw)
+    print(f"report written to {res.report_path.resolve()}")
+    return 0
+
+
+def cmd_persistence(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..dissimilarity import pairwise_dissimilarity
+    from ..homology import rips_persistence
+
+    x = np.load(args.input, allow_pickle=False)
+    if args.points == "distance":
+        d = x
+    else:
+        d = pairwise_dissimilarity(x, args.metric, points=args.points)
+    kw: dict[str, Any] = {}
+    if isinstance(args.threshold, tuple):
+        kw["threshold_quantile"] = args.threshold[1]
+    else:
+        kw["threshold"] = args.threshold
+    dg = rips_persistence(d, args.max_dim, backend=args.backend, **kw,
+                          metadata={"source": str(args.input), "dissimilarity": args.metric if args.points != "distance" else "precomputed"})
+    print(repr(dg))
+    for k in dg.dims:
+        life = dg.lifetimes(k)
+        print(f"H{k}: {len(dg[k])} classes, longest finite bar {life.max(initial=0):.4g}")
+    if args.out:
+        print(f"diagrams written to {dg.save(args.out)}")
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from ..activations import list_layers
+
+    model = load_model(args.model, None)
+    for name, kind in list_layers(model):
+        print(f"{name}\t{kind}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    print(f"topolens {__version__} (python {platform.python_version()}, torch {torch.__version__})")
+    print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}")
+    for mod, what in (("gudhi", "default backend"), ("ripser", "backend 'ripser'"),
+                      ("gph", "backend 'giotto' (AGPL)"), ("matplotlib", "figures and reports")):
+        ok = importlib.util.find_spec(mod) is not None
+        print(f"  {mod:<11} {'yes' if ok else 'no ':<4} {what}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="topolens", description="Topological analysis of deep neural networks in PyTorch.")
+    parser.add_argument("--version", action="version", version=f"topolens {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("demo", help="train a small CNN on bundled MNIST and write the report",
+                       description="Train a small CNN on the bundled MNIST sample (CPU, about a minute), "
+                       "compute the persistent homology of its neurons' activations and write a "
+                       "self-contained HTML report.")
+    p.add_argument("--out", default="topolens-report", help="output folder (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--n-inputs", type=int, default=1000, help="training inputs used for topology")
+    p.add_argument("--n-neurons", type=int, default=400, help="neurons sampled per layer and resample")
+    p.add_argument("--resamples", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("analyze", help="activation topology of your model, as an HTML report",
+                       description="Record a model's activations on a data set (or load recorded ones) "
+                       "and write the activation-topology report. Weights are loaded with "
+                       "torch.load(weights_only=True).")
+    src = p.add_argument_group("what to analyse")
+    src.add_argument("--model", help="module:factory or file.py:factory returning a torch.nn.Module")
+    src.add_argument("--weights", help="state dict file (torch.save(model.state_dict(), path))")
+    src.add_argument("--data", default="mnist-sample",
+                     help=f"one of {', '.join(DATASETS)} or a .npy/.npz file of inputs (default: %(default)s)")
+    src.add_argument("--split", choices=("train", "test"), default="train")
+    src.add_argument("--data-root", help="data folder (default: $TOPOLENS_DATA)")
+    src.add_argument("--max-inputs", type=int, default=2000, help="inputs to record (default: %(default)s)")
+    src.add_argument("--activations", help="folder of activations saved by Activations.save, instead of --model")
+    src.add_argument("--layers", nargs="+", help="layer names or glob patterns (default: all leaf layers)")
+    src.add_argument("--reduce", choices=("flatten", "mean", "max"), default="flatten",
+                     help="conv outputs: one neuron per (channel, position) or pooled per channel")
+    p.add_argument("--out", default="topolens-report", help="output folder (default: %(default)s)")
+    _add_persistence_args(p, n_inputs=1000, n_neurons=500)
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("persistence", help="persistence diagrams of a saved matrix",
+                       description="Persistent homology of a .npy matrix: activations (n_inputs, n_neurons) "
+                       "with neurons or inputs as points, or a precomputed distance matrix.")
+    p.add_argument("input", help=".npy file")
+    p.add_argument("--points", choices=("neurons", "inputs", "distance"), default="neurons",
+                   help="neurons (columns) or inputs (rows) as points, or 'distance' for a distance matrix")
+    p.add_argument("--metric", choices=("abs_correlation", "correlation", "cosine", "euclidean"),
+                   default="abs_correlation")
+    p.add_argument("--max-dim", type=int, default=1)
+    p.add_argument("--threshold", type=_threshold, default="auto",
+                   help="'auto' (default), 'none', a value, or q<quantile> e.g. q0.2")
+    p.add_argument("--backend", choices=("auto", "gudhi", "ripser", "giotto"), default="auto")
+    p.add_argument("--out", help="save the diagrams to this .npz file")
+    p.set_defaults(func=cmd_persistence)
+
+    p = sub.add_parser("layers", help="list a model's layers (names for --layers)",
+                       description="List the modules of a model, as accepted by --layers.")
+    p.add_argument("--model", required=True, help="module:factory or file.py:factory")
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("info", help="versions, backends and device", description="Show versions, "
+                       "available persistence backends and the compute device.")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``topolens`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+    try:
+        return int(args.func(args) or 0)
+    except TopolensError as exc:
+        print(f"topolens {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,184 @@
+"""End-to-end analyses: model + data -> activations -> diagrams -> report.
+
+This is the top of the stack (like :mod:`topolens.cli`, which is a thin layer over it): it
+imports the core, :mod:`topolens.viz` and :mod:`topolens.report`; nothing imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .activations import Activations, record_activations
+from .topology import ActivationDiagrams, activation_persistence
+
+__all__ = ["AnalysisResult", "analyze", "run_demo"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalysisResult:
+    """What :func:`analyze` and :func:`run_demo` produce."""
+
+    activations: Activations
+    diagrams: ActivationDiagrams
+    report_path: Path | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def analyze_activations(
+    activations: Activations,
+    *,
+    out: str | Path | None = "topolens-report",
+    title: str = "topolens report",
+    include_all: bool = True,
+    n_inputs: int | None = 1000,
+    n_neurons: int | None = 500,
+    n_resamples: int = 5,
+    max_dim: int = 1,
+    threshold: Any = "auto",
+    neuron_sampling: str = "uniform",
+    seed: int = 0,
+    device: Any = None,
+    progress: bool = True,
+    info: dict[str, Any] | None = None,
+    extra_sections: Any = None,
+) -> AnalysisResult:
+    """Activation persistence of recorded activations and a self-contained HTML report.
+
+    Parameters
+    ----------
+    activations : Activations
+        Layer name -> (n_inputs, n_neurons) arrays, e.g. from :func:`record_activations`.
+    out : path or None
+        Folder for ``report.html`` and ``diagrams/`` (None: compute only).
+    include_all : bool
+        Also analyse all layers' neurons together (Ballester et al.'s "all neurons").
+    n_inputs, n_neurons, n_resamples, max_dim, threshold, neuron_sampling, seed, device
+        See :func:`topolens.topology.activation_persistence`.
+    extra_sections : callable, optional
+        ``f(report)`` adding sections before the report is written.
+    """
+    kw = dict(n_inputs=n_inputs, n_neurons=n_neurons, n_resamples=n_resamples, max_dim=max_dim,
+              threshold=threshold, neuron_sampling=neuron_sampling, seed=seed, device=device,
+              progress=progress)
+    t0 = time.perf_counter()
+    result = activation_persistence(activations, group="layer", **kw)
+    if include_all and len(activations) > 1:
+        allres = activation_persistence(activations, group="all", **kw)
+        for store in ("diagrams", "input_indices", "neuron_indices"):
+            getattr(result, store).update(getattr(allres, store))
+    info = dict(info or {})
+    info["persistence seconds"] = round(time.perf_counter() - t0, 2)
+    logger.info("activation persistence done in %.1f s", info["persistence seconds"])
+    report_path = None
+    if out is not None:
+        report_path = _write_report(activations, result, Path(out), title, info, extra_sections)
+    return AnalysisResult(activations, result, report_path, info)
+
+
+def _write_report(activations: Activations, result: ActivationDiagrams, out: Path, title: str,
+                  info: dict[str, Any], extra_sections: Any) -> Path:
+    import torch
+
+    from .report import KeyValue, Report, add_activation_topology_section
+
+    out.mkdir(parents=True, exist_ok=True)
+    for group, dgs in result.diagrams.items():
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in group)
+        for r, dg in enumerate(dgs):
+            dg.save(out / "diagrams" / f"{safe}_resample{r}.npz")
+    rep = Report(title, subtitle="Topological analysis of a neural network's activations",
+                 parameters=result.params)
+    env = {"topolens": __version__, "torch": torch.__version__, "python": platform.python_version(),
+           "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    rep.add_section("Run", [KeyValue({**info, **env}, caption="Run information")],
+                    intro="What was analysed and how long it took.")
+    layer_info = {name: f"output shape {tuple(activations.shapes.get(name, ()))}, "
+                        f"{activations[name].shape[1]} neurons" for name in activations}
+    layer_info["all"] = "all recorded layers' neurons together"
+    add_activation_topology_section(rep, result, layer_info=layer_info)
+    if extra_sections is not None:
+        extra_sections(rep)
+    path = rep.write(out / "report.html")
+    logger.info("report written to %s", path)
+    return path
+
+
+def analyze(model: Any, data: Any, *, layers: Any = None, reduce: str = "flatten",
+            batch_size: int = 256, max_inputs: int | None = None, store: str | Path | None = None,
+            **kwargs: Any) -> AnalysisResult:
+    """Record ``model``'s activations on ``data`` and run :func:`analyze_activations`.
+
+    ``layers``, ``reduce``, ``batch_size``, ``max_inputs`` and ``store`` go to
+    :func:`topolens.record_activations`; everything else to :func:`analyze_activations`.
+    """
+    progress = kwargs.get("progress", True)
+    acts = record_activations(model, data, layers, batch_size=batch_size, reduce=reduce,
+                              max_inputs=max_inputs, store=store, progress=progress)
+    info = {"model": type(model).__name__, "inputs recorded": acts.n_inputs,
+            "layers": ", ".join(acts), **kwargs.pop("info", {})}
+    return analyze_activations(acts, info=info, **kwargs)
+
+
+def run_demo(
+    out: str | Path = "topolens-report",
+    *,
+    epochs: int = 5,
+    n_inputs: int = 1000,
+    n_neurons: int = 400,
+    n_resamples: int = 5,
+    seed: int = 0,
+    progress: bool = True,
+) -> AnalysisResult:
+    """The main job: train a small CNN on the bundled MNIST sample (CPU, about a minute),
+    record activations of its hidden layers on training inputs and write the report.
+    """
+    import torch
+
+    from .datasets import as_tensor_dataset, load_mnist_sample
+    from .models import SmallCNN, evaluate, train_classifier
+    from .report import Figure, Table
+
+    torch.manual_seed(seed)
+    x_tr, y_tr = as_tensor_dataset(*load_mnist_sample("train")).tensors
+    x_te, y_te = as_tensor_dataset(*load_mnist_sample("test")).tensors
+    model = SmallCNN()
+    logger.info("training SmallCNN on %d MNIST sample images for %d epoch(s)", len(x_tr), epochs)
+    hist = train_classifier(model, x_tr, y_tr, x_test=x_te, y_test=y_te, epochs=epochs, seed=seed,
+                            progress=progress)
+    gen = np.random.default_rng(seed)
+    rows = np.sort(gen.choice(len(x_tr), size=min(n_inputs, len(x_tr)), replace=False))
+    layers = ["pool1", "pool2", "relu3", "fc2"]
+    acts = record_activations(model, (x_tr[rows], y_tr[rows]), layers, batch_size=500, progress=False)
+    info = {
+        "model": "SmallCNN (conv-pool-conv-pool-fc-fc)",
+        "data": f"bundled MNIST sample: {len(x_tr)} train / {len(x_te)} test images",
+        "epochs": epochs, "training seconds": round(hist.seconds, 1),
+        "train accuracy": round(hist.train_accuracy[-1], 4),
+        "test accuracy": round(evaluate(model, x_te, y_te), 4),
+        "inputs for topology": len(rows),
+    }
+
+    def training_section(rep: Any) -> None:
+        from .viz import plot_training_history
+
+        rep.add_section("Training", [
+            Table([[e + 1, hist.train_loss[e], hist.train_accuracy[e], hist.test_accuracy[e]]
+                   for e in range(epochs)], ["epoch", "train loss", "train acc.", "test acc."]),
+            Figure(plot_training_history(hist), caption="Loss and accuracy per epoch."),
+        ], intro="The demo model and how it learned.")
+
+    return analyze_activations(
+        acts, out=out, title="topolens demo: activation topology of a small CNN on MNIST",
+        n_inputs=None, n_neurons=n_neurons, n_resamples=n_resamples, seed=seed, progress=progress,
+        info=info, extra_sections=training_section,
+    )

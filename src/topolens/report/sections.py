@@ -1,0 +1,97 @@
+"""Report sections built from analysis results. Each later analysis adds its own builder here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..topology import ActivationDiagrams
+from ..vectorize import summary_statistics
+from .html import Figure, KeyValue, Report, Section, Table, Text
+
+__all__ = ["activation_summary_table", "add_activation_topology_section"]
+
+_COLUMNS = (
+    "group", "neurons", "inputs", "dropped const.", "threshold", "H0 classes", "H1 classes",
+    "H1 censored", "H0 mean life", "H1 mean life", "H1 max life", "H0 entropy", "H1 entropy",
+)
+
+
+def _mean_over_resamples(result: ActivationDiagrams, group: str, max_dim: int) -> dict[str, float]:
+    stats = [summary_statistics(d, dims=tuple(range(max_dim + 1)), top_k=5) for d in result[group]]
+    return {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+
+
+def activation_summary_table(result: ActivationDiagrams) -> tuple[list[list[Any]], list[str]]:
+    """One row per group (layer): sample sizes and the main summaries, averaged over resamples."""
+    rows: list[list[Any]] = []
+    for group in result.groups:
+        dgs = result[group]
+        max_dim = min(d.max_dim for d in dgs)
+        s = _mean_over_resamples(result, group, max_dim)
+        meta = [d.metadata for d in dgs]
+        thr = [m.get("threshold") for m in meta]
+        h1 = max_dim >= 1
+        rows.append([
+            group,
+            int(np.mean([m["n_points"] for m in meta])),
+            int(np.mean([m.get("n_inputs", 0) for m in meta])),
+            int(np.mean([m.get("n_constant_dropped", 0) for m in meta])),
+            "full" if all(t is None for t in thr) else float(np.mean([t for t in thr if t is not None])),
+            float(np.mean([d.n_classes(0) for d in dgs])),
+            float(np.mean([d.n_classes(1) for d in dgs])) if h1 else float("nan"),
+            int(sum(int(d.censored[1].sum()) for d in dgs)) if h1 else 0,
+            s.get("H0_lifetime_mean", float("nan")),
+            s.get("H1_lifetime_mean", float("nan")) if h1 else float("nan"),
+            float(np.mean([d.lifetimes(1).max(initial=0.0) for d in dgs])) if h1 else float("nan"),
+            s.get("H0_entropy", float("nan")),
+            s.get("H1_entropy", float("nan")) if h1 else float("nan"),
+        ])
+    return rows, list(_COLUMNS)
+
+
+def add_activation_topology_section(
+    report: Report,
+    result: ActivationDiagrams,
+    *,
+    title: str = "Activation topology",
+    layer_info: Mapping[str, str] | None = None,
+) -> Section:
+    """Add diagrams, barcodes and Betti curves per group plus the summary table to ``report``.
+
+    Parameters
+    ----------
+    report : Report
+    result : ActivationDiagrams
+        From :func:`topolens.topology.activation_persistence`.
+    layer_info : mapping, optional
+        Group name -> short description (e.g. the module type and output shape).
+    """
+    from ..viz import plot_barcode, plot_betti_curves, plot_diagram
+
+    p = result.params
+    intro = (
+        "Persistent homology of neurons (Ballester et al., 2024): neurons are the points, "
+        f"dissimilarity {p.get('metric', 'abs_correlation').replace('abs_correlation', '1 - |corr|')} "
+        f"over a sample of inputs; H0..H{p.get('max_dim')} of the Vietoris-Rips filtration, "
+        f"{p.get('n_resamples')} resample(s) per group (neuron sampling: {p.get('neuron_sampling')}). "
+        "Censored classes (still alive at the threshold) are drawn hollow; with threshold='auto' "
+        "there are none."
+    )
+    rows, cols = activation_summary_table(result)
+    sec = report.add_section(title, [Table(rows, cols, caption="Summary per group (mean over resamples).")],
+                             intro=intro)
+    sec.add(KeyValue({k: v for k, v in p.items() if v is not None}, caption="Parameters of the analysis"))
+    for group in result.groups:
+        dgs = result[group]
+        desc = (layer_info or {}).get(group)
+        sec.add(Text(f"{group}" + (f": {desc}" if desc else "") + f" — first resample: {dgs[0]!r}"))
+        sec.add(Figure(plot_diagram(dgs[0], title=f"{group}: persistence diagram"),
+                       caption=f"Persistence diagram of {group} (resample 0)."))
+        sec.add(Figure(plot_barcode(dgs[0], title=f"{group}: barcode"),
+                       caption=f"Barcode of {group} (resample 0)."))
+        sec.add(Figure(plot_betti_curves(dgs, title=f"{group}: Betti curves"),
+                       caption=f"Betti curves of {group}: mean and range over {len(dgs)} resample(s)."))
+    return sec
