@@ -77,17 +77,17 @@ def _constant_mask(a: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     return span <= rtol * scale
 
 
-def _warn_constant(n_const: int, n: int, policy: str) -> None:
+def _warn_constant(n_const: int, n: int, policy: str, context: str = "", stacklevel: int = 3) -> None:
     if n_const:
         msg = (
-            f"{n_const} of {n} neuron(s) are constant over the inputs, so their correlation is "
-            f"undefined; policy constant={policy!r}"
+            f"{n_const} of {n} neuron(s){context} are constant over the inputs, so their "
+            f"correlation is undefined; policy constant={policy!r}"
         )
         if policy == "zero":
             msg += " gives them |corr| = 0 (dissimilarity 1) with every other neuron"
-        elif policy.startswith("drop"):
+        elif policy == "drop":
             msg += " drops them"
-        warnings.warn(msg + ".", ConstantNeuronWarning, stacklevel=4)
+        warnings.warn(msg + ".", ConstantNeuronWarning, stacklevel=stacklevel)
         logger.info(msg)
 
 

@@ -250,7 +250,8 @@ def activation_persistence(
                 logger.debug("%s resample %d: %r", name, r, dg)
             if any(c for c, _ in const_counts):  # one warning per group, not per resample
                 worst = max(const_counts)
-                _warn_constant(worst[0], worst[1], f"drop (group {name!r}, up to this many per resample)")
+                _warn_constant(worst[0], worst[1], "drop", context=f" of {name!r} (worst resample)",
+                               stacklevel=3)
     finally:
         bar.close()
     return result

@@ -1,0 +1,104 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from topolens import PersistenceDiagrams
+from topolens.cli.main import build_parser, load_model, main
+
+from .conftest import relu_activations
+
+COMMANDS = ["demo", "analyze", "persistence", "layers", "info"]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_help_for_every_subcommand(cmd, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([cmd, "--help"])
+    assert exc.value.code == 0
+    assert "usage: topolens" in capsys.readouterr().out
+
+
+def test_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "topolens", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and all(c in out.stdout for c in COMMANDS)
+
+
+def test_persistence_command(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", relu_activations(100, 30))
+    assert main(["persistence", str(tmp_path / "a.npy"), "--out", str(tmp_path / "d.npz")]) == 0
+    assert "H1:" in capsys.readouterr().out
+    d = PersistenceDiagrams.load(tmp_path / "d.npz")
+    assert d.metadata["dissimilarity"] == "abs_correlation" and len(d[0]) == 30
+
+
+def test_bad_input_is_one_clear_line(tmp_path, capsys):
+    np.save(tmp_path / "bad.npy", np.full((5, 4), np.nan))
+    assert main(["persistence", str(tmp_path / "bad.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("topolens persistence: error:") and "NaN" in err
+
+
+def test_bad_threshold_rejected_by_parser():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["persistence", "x.npy", "--threshold", "half"])
+
+
+MODEL_FILE = """
+import torch.nn as nn
+def make():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+"""
+
+
+def test_layers_and_analyze_with_safe_weights(tmp_path, capsys):
+    f = tmp_path / "m.py"
+    f.write_text(MODEL_FILE)
+    assert main(["layers", "--model", f"{f}:make"]) == 0
+    assert "Linear" in capsys.readouterr().out
+    model = load_model(f"{f}:make")
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    out = tmp_path / "rep"
+    rc = main(["-q", "analyze", "--model", f"{f}:make", "--weights", str(tmp_path / "w.pt"),
+               "--data", "digits", "--max-inputs", "300", "--layers", "1", "2",
+               "--n-inputs", "200", "--n-neurons", "16", "--resamples", "2", "--out", str(out)])
+    assert rc == 0
+    html = (out / "report.html").read_text()
+    assert "Activation topology" in html and "<script>" not in html
+    assert len(list((out / "diagrams").glob("*.npz"))) == 6  # layers 1, 2 and all, x2
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_untrusted_checkpoint_refused(tmp_path, capsys):
+    f = tmp_path / "m.py"
+    f.write_text(MODEL_FILE)
+    torch.save({"state_dict": _Evil()}, tmp_path / "evil.pt")
+    rc = main(["analyze", "--model", f"{f}:make", "--weights", str(tmp_path / "evil.pt"), "--data", "digits"])
+    err = capsys.readouterr()
+    assert rc == 2 and "weights_only=True" in err.err and "pwned" not in err.out
+
+
+def test_unknown_layer_lists_available(tmp_path, capsys):
+    f = tmp_path / "m.py"
+    f.write_text(MODEL_FILE)
+    rc = main(["-q", "analyze", "--model", f"{f}:make", "--data", "digits", "--layers", "nope",
+               "--out", str(tmp_path / "r")])
+    assert rc == 2 and "nope" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--out", str(out), "--epochs", "1", "--n-inputs", "300",
+                 "--n-neurons", "100", "--resamples", "2"]) == 0
+    html = (out / "report.html").read_text()
+    assert "report written to" in capsys.readouterr().out
+    for needle in ("Training", "Activation topology", "pool1", "relu3", "all", "data:image/png;base64,"):
+        assert needle in html
+    assert "http://" not in html and "https://" not in html

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+
+from topolens import (
+    ConstantNeuronWarning,
+    InvalidInputError,
+    LayerNotFoundError,
+    NonFiniteError,
+    ShapeError,
+    activation_persistence,
+)
+from topolens.dissimilarity import correlation_dissimilarity
+from topolens.homology import rips_persistence
+from topolens.topology import sample_neurons
+
+from .conftest import relu_activations
+
+
+@pytest.fixture
+def acts():
+    return {"a": relu_activations(300, 60, seed=1), "b": relu_activations(300, 25, seed=2)}
+
+
+def test_per_layer_and_all(acts):
+    res = activation_persistence(acts, n_inputs=200, n_neurons=30, n_resamples=2, seed=3)
+    assert res.groups == ["a", "b"]
+    assert all(len(res[g]) == 2 for g in res.groups)
+    d = res["a"][0]
+    assert d.metadata["n_points"] == 30 and d.metadata["n_inputs"] == 200 and d.max_dim == 1
+    allres = activation_persistence(acts, group="all", n_resamples=1)
+    assert allres.groups == ["all"] and allres["all"][0].metadata["n_points"] == 85
+
+
+def test_matches_direct_computation(acts):
+    res = activation_persistence(acts, layers=["a"], n_inputs=150, n_neurons=40, seed=0)
+    rows, cols = res.input_indices["a"][0], res.neuron_indices["a"][0]
+    ref = rips_persistence(correlation_dissimilarity(acts["a"][rows][:, cols]), 1)
+    assert res["a"][0].allclose(ref, atol=0)
+    assert np.all(np.diff(rows) > 0) and len(set(cols.tolist())) == 40
+
+
+def test_deterministic_from_seed_and_independent_of_other_groups(acts):
+    one = activation_persistence(acts, n_inputs=100, n_neurons=20, n_resamples=3, seed=7)
+    two = activation_persistence(acts, n_inputs=100, n_neurons=20, n_resamples=3, seed=7)
+    alone = activation_persistence(acts, layers=["b"], n_inputs=100, n_neurons=20, n_resamples=3, seed=7)
+    other = activation_persistence(acts, n_inputs=100, n_neurons=20, n_resamples=3, seed=8)
+    for r in range(3):
+        assert one["a"][r].allclose(two["a"][r], atol=0)
+        assert one["b"][r].allclose(alone["b"][r], atol=0)
+        np.testing.assert_array_equal(one.neuron_indices["b"][r], alone.neuron_indices["b"][r])
+    assert not np.array_equal(one.input_indices["a"][0], other.input_indices["a"][0])
+    assert not np.array_equal(one.input_indices["a"][0], one.input_indices["a"][1])
+
+
+def test_constant_neurons_dropped_with_one_warning(acts):
+    a = acts["a"].copy()
+    a[:, :7] = 0.0
+    with pytest.warns(ConstantNeuronWarning, match="7 of 60") as rec:
+        res = activation_persistence(a, n_resamples=3)
+    assert len([w for w in rec if issubclass(w.category, ConstantNeuronWarning)]) == 1
+    d = res["activations"][0]
+    assert d.metadata["n_constant_dropped"] == 7 and d.metadata["n_points"] == 53
+    assert not np.isin(np.arange(7), res.neuron_indices["activations"][0]).any()
+    with pytest.raises(InvalidInputError, match="constant"):
+        activation_persistence(a, constant="raise")
+
+
+def test_max_activation_sampling_prefers_frequent_winners():
+    rng = np.random.default_rng(0)
+    a = rng.random((500, 50)).astype(np.float32)
+    a[:, 10] += 5.0  # neuron 10 is the largest on every input
+    picks = sample_neurons(a, 5, rng, scheme="max_activation")
+    assert 10 in picks and len(picks) == 5 and np.all(np.diff(picks) > 0)
+    b = rng.random((500, 50))
+    picks = sample_neurons(b, 20, np.random.default_rng(1), scheme="max_activation")
+    counts = np.bincount(np.abs(b).argmax(1), minlength=50)
+    assert counts[picks].mean() > counts[np.setdiff1d(np.arange(50), picks)].mean()
+
+
+def test_bad_inputs(acts):
+    bad = acts["a"].copy()
+    bad[5, 3] = np.nan
+    with pytest.raises(NonFiniteError, match="NaN"):
+        activation_persistence(bad)
+    with pytest.raises(LayerNotFoundError, match="available: a, b"):
+        activation_persistence(acts, layers=["c"])
+    with pytest.raises(ShapeError, match="no neurons"):
+        activation_persistence({"empty": np.zeros((10, 0), np.float32)})
+    with pytest.raises(ShapeError, match=r"\(n_inputs, n_neurons\)"):
+        activation_persistence({"x": np.zeros((10, 3, 3), np.float32)})
+    with pytest.raises(InvalidInputError, match="non-constant"):
+        activation_persistence(np.c_[np.ones(10), np.arange(10.0)].astype(np.float32))
+    with pytest.raises(InvalidInputError, match="n_resamples"):
+        activation_persistence(acts, n_resamples=0)
