@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from topolens import activation_persistence, record_activations
-from topolens.dissimilarity import correlation_dissimilarity, cosine_dissimilarity, euclidean_distances
+from topolens.dissimilarity import (
+    correlation_dissimilarity,
+    cosine_dissimilarity,
+    euclidean_distances,
+)
 
 from .conftest import relu_activations
 

@@ -185,3 +185,37 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
             f"{name} must be one of {', '.join(repr(c) for c in choices)}; found {value!r}."
         )
     return value
+
+
+def check_diagram_array(points: Any, name: str = "diagram") -> np.ndarray:
+    """Validate a raw diagram: shape (m, 2), no NaN, finite births, death >= birth."""
+    if hasattr(points, "dgms") and hasattr(points, "censored"):  # a PersistenceDiagrams
+        raise InvalidInputError(f"{name} is a PersistenceDiagrams; pass dim= to choose a dimension.")
+    arr = _to_numpy(points)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise InvalidInputError(
+            f"{name} must be a numeric array of (birth, death) pairs, found dtype {arr.dtype}."
+        )
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.size == 0:
+        return np.empty((0, 2), dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ShapeError(
+            f"{name} must have shape (n_points, 2) of (birth, death) pairs, found shape "
+            f"{arr.shape}. For a PersistenceDiagrams pass the object itself with dim=k, "
+            "or one dimension's array, e.g. diagrams[1]."
+        )
+    if np.isnan(arr).any():
+        raise InvalidInputError(f"{name} contains NaN; births and deaths must be numbers.")
+    if np.isinf(arr[:, 0]).any():
+        raise InvalidInputError(
+            f"{name} has an infinite birth; only deaths may be infinite (inf = never dies)."
+        )
+    bad = arr[:, 1] < arr[:, 0]
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            f"{name} has {int(bad.sum())} point(s) with death < birth (first: "
+            f"{arr[k].tolist()}). For superlevel-set filtrations negate the values first."
+        )
+    return np.ascontiguousarray(arr)

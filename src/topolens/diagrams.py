@@ -34,33 +34,12 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_path
+from ._validation import check_diagram_array
 from .exceptions import InvalidInputError, ShapeError
 
 __all__ = ["PersistenceDiagrams"]
 
 _FORMAT_VERSION = 1
-
-
-def _as_dgm(points: Any, dim: int) -> np.ndarray:
-    arr = np.asarray(points, dtype=np.float64)
-    if arr.size == 0:
-        return np.empty((0, 2), dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ShapeError(
-            f"diagram of dimension {dim} must have shape (n_points, 2) of (birth, death) pairs, "
-            f"found shape {arr.shape}."
-        )
-    if np.isnan(arr).any():
-        raise InvalidInputError(f"diagram of dimension {dim} contains NaN; births and deaths must be numbers.")
-    if np.isinf(arr[:, 0]).any():
-        raise InvalidInputError(f"diagram of dimension {dim} has an infinite birth; only deaths may be infinite.")
-    if (arr[:, 1] < arr[:, 0]).any():
-        k = int(np.flatnonzero(arr[:, 1] < arr[:, 0])[0])
-        raise InvalidInputError(
-            f"diagram of dimension {dim} has a point with death < birth ({arr[k].tolist()}). "
-            "For superlevel-set filtrations negate the values first."
-        )
-    return np.ascontiguousarray(arr)
 
 
 def _json_default(obj: Any) -> Any:
@@ -106,7 +85,7 @@ class PersistenceDiagrams:
                 "dgms must be a sequence with one (n_points, 2) array per homology dimension; "
                 "found a single 2-D array. Wrap it in a list: PersistenceDiagrams([dgm0])."
             )
-        dgms = tuple(_as_dgm(d, k) for k, d in enumerate(self.dgms))
+        dgms = tuple(check_diagram_array(d, f"diagram of dimension {k}") for k, d in enumerate(self.dgms))
         if not dgms:
             raise InvalidInputError("PersistenceDiagrams needs at least one dimension (H0).")
         object.__setattr__(self, "dgms", dgms)
@@ -118,7 +97,7 @@ class PersistenceDiagrams:
                     f"censored has {len(self.censored)} entries but there are {len(dgms)} dimensions."
                 )
             cens = tuple(np.asarray(c, dtype=bool).reshape(-1) for c in self.censored)
-            for k, (c, d) in enumerate(zip(cens, dgms)):
+            for k, (c, d) in enumerate(zip(cens, dgms, strict=False)):
                 if c.shape[0] != d.shape[0]:
                     raise ShapeError(f"censored[{k}] has {c.shape[0]} entries for {d.shape[0]} points.")
                 if (c & np.isfinite(d[:, 1])).any():
@@ -131,7 +110,7 @@ class PersistenceDiagrams:
             if len(self.pairs) != len(dgms):
                 raise ShapeError(f"pairs has {len(self.pairs)} entries but there are {len(dgms)} dimensions.")
             prs = []
-            for k, (p, d) in enumerate(zip(self.pairs, dgms)):
+            for k, (p, d) in enumerate(zip(self.pairs, dgms, strict=False)):
                 p = np.asarray(p, dtype=np.int64).reshape(-1, 4) if np.size(p) else np.empty((0, 4), np.int64)
                 if p.shape[0] != d.shape[0]:
                     raise ShapeError(f"pairs[{k}] has {p.shape[0]} rows for {d.shape[0]} points.")

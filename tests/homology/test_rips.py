@@ -6,9 +6,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
-from topolens import InvalidInputError, MemoryBudgetError, NonFiniteError, PersistenceDiagrams, ShapeError
+from topolens import (
+    InvalidInputError,
+    MemoryBudgetError,
+    NonFiniteError,
+    PersistenceDiagrams,
+    ShapeError,
+)
 from topolens.dissimilarity import correlation_dissimilarity
-from topolens.homology import distance_quantile, enclosing_radius, estimate_rips_memory, rips_persistence
+from topolens.homology import (
+    distance_quantile,
+    enclosing_radius,
+    estimate_rips_memory,
+    rips_persistence,
+)
 
 from ..conftest import circle, relu_activations, sphere
 

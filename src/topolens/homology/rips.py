@@ -45,7 +45,7 @@ from ..exceptions import InvalidInputError
 from .h0 import rips_h0
 from .memory import check_memory, estimate_rips_memory
 
-__all__ = ["AUTO_QUANTILES", "BACKENDS", "enclosing_radius", "distance_quantile", "rips_persistence"]
+__all__ = ["AUTO_QUANTILES", "BACKENDS", "distance_quantile", "enclosing_radius", "rips_persistence"]
 
 logger = logging.getLogger(__name__)
 

@@ -26,13 +26,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_diagram_array, check_int
 from ..diagrams import PersistenceDiagrams
 from ..exceptions import InvalidInputError, ShapeError
 from .functional import (
     Weight,
     _as_numpy,
-    _check_array_dgm,
     _check_dims,
     _check_positive,
     _check_resolution2,
@@ -80,7 +79,7 @@ def _extract(X: Any, dim: Any, *, finite: bool) -> list[np.ndarray]:
         if isinstance(x, PersistenceDiagrams):
             arr = x[dim]
         else:
-            arr = _check_array_dgm(x, name=f"X[{i}]")
+            arr = check_diagram_array(x, name=f"X[{i}]")
         out.append(arr[np.isfinite(arr[:, 1])] if finite else arr)
     return out
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._validation import _to_numpy, check_choice, check_int
+from .._validation import _to_numpy, check_choice, check_diagram_array, check_int
 from ..diagrams import PersistenceDiagrams
 from ..exceptions import InvalidInputError, ShapeError
 
@@ -60,40 +60,6 @@ def _as_numpy(x: Any) -> np.ndarray:
     if type(x).__module__.startswith("torch"):
         return _to_numpy(x)
     return np.asarray(x)
-
-
-def _check_array_dgm(points: Any, name: str = "diagram") -> np.ndarray:
-    """Validate a raw diagram: shape (m, 2), no NaN, finite births, death >= birth."""
-    if isinstance(points, PersistenceDiagrams):  # pragma: no cover - guarded by callers
-        raise InvalidInputError(f"{name} is a PersistenceDiagrams; pass dim= to choose a dimension.")
-    arr = _as_numpy(points)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise InvalidInputError(
-            f"{name} must be a numeric array of (birth, death) pairs, found dtype {arr.dtype}."
-        )
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.size == 0:
-        return np.empty((0, 2), dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ShapeError(
-            f"{name} must have shape (n_points, 2) of (birth, death) pairs, found shape "
-            f"{arr.shape}. For a PersistenceDiagrams pass the object itself with dim=k, "
-            "or one dimension's array, e.g. diagrams[1]."
-        )
-    if np.isnan(arr).any():
-        raise InvalidInputError(f"{name} contains NaN; births and deaths must be numbers.")
-    if np.isinf(arr[:, 0]).any():
-        raise InvalidInputError(
-            f"{name} has an infinite birth; only deaths may be infinite (inf = never dies)."
-        )
-    bad = arr[:, 1] < arr[:, 0]
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise InvalidInputError(
-            f"{name} has {int(bad.sum())} point(s) with death < birth (first: "
-            f"{arr[k].tolist()}). For superlevel-set filtrations negate the values first."
-        )
-    return np.ascontiguousarray(arr)
 
 
 def diagram_points(
@@ -147,7 +113,7 @@ def diagram_points(
             )
         arr = dgm[dim]
     else:
-        arr = _check_array_dgm(dgm)
+        arr = check_diagram_array(dgm)
     if inf_death is not None:
         cap = float(inf_death)
         if not np.isfinite(cap):
