@@ -63,8 +63,13 @@ def test_layers_and_analyze_with_safe_weights(tmp_path, capsys):
     out = tmp_path / "rep"
     rc = main(["-q", "analyze", "--model", f"{f}:make", "--weights", str(tmp_path / "w.pt"),
                "--data", "digits", "--max-inputs", "300", "--layers", "1", "2",
-               "--n-inputs", "200", "--n-neurons", "16", "--resamples", "2", "--out", str(out)])
+               "--n-inputs", "200", "--n-neurons", "16", "--resamples", "2", "--out", str(out),
+               "--store", str(tmp_path / "acts")])
     assert rc == 0
+    # the stored activations can be analysed again without the model
+    assert main(["-q", "analyze", "--activations", str(tmp_path / "acts"), "--layers", "2",
+                 "--n-neurons", "16", "--resamples", "1", "--out", str(tmp_path / "rep2")]) == 0
+    assert (tmp_path / "rep2" / "report.html").exists()
     html = (out / "report.html").read_text()
     assert "Activation topology" in html and "<script>" not in html
     assert len(list((out / "diagrams").glob("*.npz"))) == 6  # layers 1, 2 and all, x2

@@ -108,3 +108,13 @@ def test_permutation_equivariance(seed, n):
     d = correlation_dissimilarity(a)
     dp = correlation_dissimilarity(a[:, perm])
     np.testing.assert_allclose(dp, d[np.ix_(perm, perm)], atol=1e-6)
+
+
+def test_dense_allocation_refused_before_allocating():
+    from topolens import MemoryBudgetError
+
+    a = relu_activations(20, 300)
+    with pytest.raises(MemoryBudgetError, match=r"300 x 300 .*open_memmap"):
+        correlation_dissimilarity(a, memory_limit=100_000)
+    out = np.empty((300, 300), np.float32)
+    assert correlation_dissimilarity(a, memory_limit=100_000, out=out) is out  # no allocation, no check

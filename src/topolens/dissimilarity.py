@@ -99,6 +99,7 @@ def _gram_to_dissimilarity(
     out: np.ndarray | None,
     chunk_size: int | None,
     sq_norms: Any = None,
+    memory_limit: Any = "auto",
 ) -> np.ndarray:
     """Compute a dissimilarity from the Gram matrix ``z.T @ z`` of a (d, n) float32 tensor.
 
@@ -111,6 +112,11 @@ def _gram_to_dissimilarity(
 
     n = z.shape[1]
     if out is None:
+        from .homology.memory import check_memory
+
+        check_memory(4 * n * n, memory_limit, what=f"the dense {n} x {n} float32 dissimilarity matrix",
+                     hint="Sample fewer points, or pass out=np.lib.format.open_memmap(path, "
+                          "mode='w+', dtype=np.float32, shape=(n, n)) to write it to disk")
         out = np.empty((n, n), dtype=np.float32)
     elif out.shape != (n, n) or out.dtype != np.float32:
         raise ShapeError(f"out must be a float32 array of shape {(n, n)}, found {out.dtype} {out.shape}.")
@@ -146,6 +152,7 @@ def correlation_dissimilarity(
     device: Any = None,
     chunk_size: int | None = None,
     out: np.ndarray | None = None,
+    memory_limit: Any = "auto",
 ) -> np.ndarray:
     """``1 - |corr|`` (or ``1 - corr``) between the **neurons** (columns) of ``activations``.
 
@@ -164,6 +171,9 @@ def correlation_dissimilarity(
         Neurons per output block; by default sized to about 256 MiB per block.
     out : float32 ndarray of shape (n_neurons, n_neurons), optional
         Preallocated output (e.g. an ``np.memmap`` for very large ``n_neurons``).
+    memory_limit : int (bytes), "auto" or None
+        Refuse (:class:`~topolens.MemoryBudgetError`) to allocate a dense output larger than
+        this; ``"auto"``: 80% of the available memory; ``None``: no check.
 
     Returns
     -------
@@ -193,7 +203,7 @@ def correlation_dissimilarity(
     norms[torch.from_numpy(const).to(dev) | (norms == 0)] = torch.inf  # constant -> |corr| = 0
     z /= norms
     return _gram_to_dissimilarity(z, "1-|g|" if absolute else "1-g", device=dev, out=out,
-                                  chunk_size=chunk_size)
+                                  chunk_size=chunk_size, memory_limit=memory_limit)
 
 
 def cosine_dissimilarity(
@@ -202,6 +212,7 @@ def cosine_dissimilarity(
     device: Any = None,
     chunk_size: int | None = None,
     out: np.ndarray | None = None,
+    memory_limit: Any = "auto",
 ) -> np.ndarray:
     """``1 - cos`` between the **neurons** (columns) of ``activations``, in [0, 2].
 
@@ -222,7 +233,8 @@ def cosine_dissimilarity(
     norms[zero] = np.inf
     dev = default_device(device)
     z = torch.from_numpy((a64 / norms).astype(np.float32)).to(dev)
-    return _gram_to_dissimilarity(z, "1-g", device=dev, out=out, chunk_size=chunk_size)
+    return _gram_to_dissimilarity(z, "1-g", device=dev, out=out, chunk_size=chunk_size,
+                                  memory_limit=memory_limit)
 
 
 def euclidean_distances(
@@ -231,6 +243,7 @@ def euclidean_distances(
     device: Any = None,
     chunk_size: int | None = None,
     out: np.ndarray | None = None,
+    memory_limit: Any = "auto",
 ) -> np.ndarray:
     """Euclidean distances between the **rows** of ``x`` (shape (n_points, n_features)).
 
@@ -247,7 +260,7 @@ def euclidean_distances(
     z = torch.from_numpy(np.ascontiguousarray(pts.T, dtype=np.float32)).to(dev)
     sq = torch.from_numpy(np.einsum("ij,ij->i", pts, pts).astype(np.float32)).to(dev)
     return _gram_to_dissimilarity(z, "euclidean", device=dev, out=out, chunk_size=chunk_size,
-                                  sq_norms=sq)
+                                  sq_norms=sq, memory_limit=memory_limit)
 
 
 def pairwise_dissimilarity(

@@ -236,6 +236,7 @@ def activation_persistence(
                     )
                 pick = keep[sample_neurons(sub[:, keep], n_neurons or keep.size, rng, scheme=neuron_sampling)]
                 d = pairwise_dissimilarity(sub[:, pick], metric, points="neurons", device=device,
+                                           memory_limit=memory_limit,
                                            **({"constant": "zero"} if metric in ("abs_correlation", "correlation") else {}))
                 dg = rips_persistence(
                     d, max_dim, threshold=threshold, backend=backend, memory_limit=memory_limit,

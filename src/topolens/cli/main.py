@@ -177,7 +177,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         model = load_model(args.model, args.weights)
         x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
         data = x if y is None else (x, y)
-        res = analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out,
+        res = analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out, store=args.store,
                       progress=not args.quiet, info={"model spec": args.model, "data": args.data}, **kw)
     print(f"report written to {res.report_path.resolve()}")
     return 0
@@ -269,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--max-inputs", type=int, default=2000, help="inputs to record (default: %(default)s)")
     src.add_argument("--activations", help="folder of activations saved by Activations.save, instead of --model")
     src.add_argument("--layers", nargs="+", help="layer names or glob patterns (default: all leaf layers)")
+    src.add_argument("--store", help="stream activations to memory-mapped files in this folder "
+                     "(for layers too large for RAM; reusable with --activations)")
     src.add_argument("--reduce", choices=("flatten", "mean", "max"), default="flatten",
                      help="conv outputs: one neuron per (channel, position) or pooled per channel")
     p.add_argument("--out", default="topolens-report", help="output folder (default: %(default)s)")

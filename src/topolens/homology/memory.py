@@ -64,7 +64,14 @@ def estimate_rips_memory(n: int, max_dim: int, edge_fraction: float = 1.0) -> in
     return int(total)
 
 
-def check_memory(estimate: int, limit: int | Literal["auto"] | None, *, what: str) -> None:
+_RIPS_HINT = (
+    "Lower the threshold (threshold_quantile=0.2 or threshold='auto' keep only short edges), "
+    "lower max_dim, or sample fewer points (n_neurons / n_inputs)"
+)
+
+
+def check_memory(estimate: int, limit: int | Literal["auto"] | None, *, what: str,
+                 hint: str = _RIPS_HINT) -> None:
     """Raise :class:`MemoryBudgetError` when ``estimate`` exceeds the memory ``limit``.
 
     ``limit`` is a number of bytes, ``"auto"`` (80% of :func:`available_memory`) or None
@@ -81,7 +88,6 @@ def check_memory(estimate: int, limit: int | Literal["auto"] | None, *, what: st
     if estimate > budget:
         raise MemoryBudgetError(
             f"computing {what} needs an estimated {estimate / 2**30:.2f} GiB, more than the "
-            f"budget of {budget / 2**30:.2f} GiB. Lower the threshold (threshold_quantile=0.2 or "
-            "threshold='auto' keep only short edges), lower max_dim, or sample fewer points "
-            "(n_neurons / n_inputs); pass memory_limit=None to skip this check at your own risk."
+            f"budget of {budget / 2**30:.2f} GiB. {hint}; pass memory_limit=None to skip this "
+            "check at your own risk."
         )
