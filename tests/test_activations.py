@@ -362,6 +362,11 @@ def test_reused_and_unused_modules() -> None:
     acts = record_activations(m, torch.randn(4, 3), lambda n, mod: n == "fc")
     assert list(acts) == ["fc"]
     assert _hook_count(m) == 0
+    # default selection leaves a reused module out, with a warning, and records the rest
+    with pytest.warns(TopolensWarning, match=r"leaves out \['act'\]"):
+        acts = record_activations(m, torch.randn(8, 3), batch_size=3)
+    assert list(acts) == ["fc"] and acts["fc"].shape == (8, 3)
+    assert _hook_count(m) == 0
 
 
 def test_default_selection_drops_unused_with_warning(caplog: pytest.LogCaptureFixture) -> None:

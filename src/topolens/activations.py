@@ -338,8 +338,11 @@ def _expected_neurons(shape: tuple[int, ...], reduce: str) -> int:
 class _Recorder:
     """Forward hooks that copy each chosen layer's output of the current batch."""
 
-    def __init__(self, model: nn.Module, names: list[str], reduce: str, check_finite: bool) -> None:
+    def __init__(self, model: nn.Module, names: list[str], reduce: str, check_finite: bool,
+                 skip_reused: bool = False) -> None:
         wanted = set(names)
+        self.skip_reused = skip_reused
+        self.reused: set[str] = set()
         self.types = {n: type(m).__name__ for n, m in model.named_modules() if n in wanted}
         self.reduce = reduce
         self.check_finite = check_finite
@@ -369,7 +372,11 @@ class _Recorder:
                 "to record (for a tuple or list output the first tensor element is used). Choose "
                 "another layer, e.g. one of its submodules."
             )
-        if name in self.current:
+        if name in self.current or name in self.reused:
+            if self.skip_reused:  # default selection: leave reused modules out (warned once)
+                self.reused.add(name)
+                self.current.pop(name, None)
+                return
             raise InvalidInputError(
                 f"{label} ran more than once in one forward pass ({self._where()}), so its "
                 "activations are ambiguous (a module reused in forward, e.g. one shared ReLU). Leave "
@@ -605,7 +612,10 @@ def record_activations(
 
         Patterns, types and callables never match the model itself unless it has no
         submodules; the exact name ``""`` selects it (its output is the model output).
-        The result is ordered as ``model.named_modules()``.
+        The result is ordered as ``model.named_modules()``. A module that runs more than
+        once per forward pass (one ReLU shared by two places, as in torchvision's ResNet
+        blocks) has ambiguous activations: the default selection leaves it out with a
+        :class:`~topolens.exceptions.TopolensWarning`; selecting it explicitly is an error.
     batch_size : int, default 256
         Inputs per forward pass when ``data`` is an array or a Dataset.
     device : str or torch.device, optional
@@ -694,7 +704,7 @@ def record_activations(
     logger.debug("recording %d layer(s) of %s on %s: %s", len(names), type(model).__name__,
                  target, names)
 
-    recorder = _Recorder(model, names, reduce, check_finite)
+    recorder = _Recorder(model, names, reduce, check_finite, skip_reused=not explicit)
     modules = dict(model.named_modules())
     sink: _MemorySink | _StoreSink = _MemorySink() if store is None else _StoreSink(store)
     modes = {m: m.training for m in model.modules()}
@@ -736,6 +746,19 @@ def record_activations(
                 recorder.current = {}
                 model(xt)
                 got = recorder.current
+                if n == 0 and recorder.reused:
+                    reused = [k for k in names if k in recorder.reused]
+                    logger.warning(
+                        "layer(s) %s ran more than once per forward pass (reused modules, e.g. one "
+                        "shared ReLU), so their activations are ambiguous; leaving them out. Select "
+                        "layers explicitly to see the other layers' names.", reused)
+                    warnings.warn(
+                        f"default layer selection leaves out {reused}: these modules ran more than "
+                        "once per forward pass (e.g. a ReLU shared by two places).",
+                        TopolensWarning, stacklevel=2)
+                    for k in reused:
+                        handles.pop(k).remove()
+                    names = [k for k in names if k not in recorder.reused]
                 if n == 0:
                     missing = [k for k in names if k not in got]
                     if missing and explicit:
