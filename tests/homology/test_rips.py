@@ -174,3 +174,19 @@ def test_permutation_invariance_of_neuron_order(n, seed):
     x = rips_persistence(correlation_dissimilarity(a), 1)
     y = rips_persistence(correlation_dissimilarity(a[:, p]), 1)
     assert x.allclose(y, atol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(5, 30), st.floats(1e-4, 0.2), st.integers(0, 2**31 - 1))
+def test_stability_bottleneck_bounded_by_perturbation(n, eps, seed):
+    """Stability theorem: d_B(Dgm(D), Dgm(D')) <= max |D - D'| for Rips filtrations."""
+    g = np.random.default_rng(seed)
+    x = g.normal(size=(n, 2))
+    d = cdist(x, x)
+    noise = g.uniform(-eps, eps, size=d.shape)
+    d2 = np.maximum(d + (noise + noise.T) / 2, 0)
+    np.fill_diagonal(d2, 0)
+    a, b = rips_persistence(d, 1), rips_persistence(d2, 1)
+    bound = np.abs(d - d2).max() + 1e-9
+    for k in (0, 1):
+        assert a.bottleneck(b, k) <= bound
