@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from topolens import (
     ConstantNeuronWarning,
@@ -92,3 +94,14 @@ def test_bad_inputs(acts):
         activation_persistence(np.c_[np.ones(10), np.arange(10.0)].astype(np.float32))
     with pytest.raises(InvalidInputError, match="n_resamples"):
         activation_persistence(acts, n_resamples=0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_invariant_to_neuron_order(seed):
+    """Using all neurons, the diagrams do not depend on the order of the columns."""
+    a = relu_activations(80, 30, seed=seed % 101)
+    p = np.random.default_rng(seed).permutation(30)
+    x = activation_persistence(a, threshold=None)["activations"][0]
+    y = activation_persistence(a[:, p], threshold=None)["activations"][0]
+    assert x.allclose(y, atol=1e-6)
