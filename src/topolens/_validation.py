@@ -138,15 +138,17 @@ def check_distance_matrix(
     n = arr.shape[0]
     if n == 0:
         raise ShapeError(f"{name} is empty (0 x 0); at least one point is needed.")
-    if not np.isfinite(arr).all():
+    # two reductions without temporaries: NaN and inf propagate into min/max
+    lo, hi = float(arr.min()), float(arr.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise NonFiniteError(
             f"{name} contains {_nonfinite_report(arr)}. Dissimilarities must be finite; "
             "to leave out pairs use a finite threshold instead of infinite entries."
         )
-    scale = max(float(np.abs(arr).max()), 1.0)
-    if (arr < -atol * scale).any():
+    scale = max(abs(lo), abs(hi), 1.0)
+    if lo < -atol * scale:
         raise InvalidInputError(
-            f"{name} has negative entries (minimum {float(arr.min()):.3g}); dissimilarities must be >= 0."
+            f"{name} has negative entries (minimum {lo:.3g}); dissimilarities must be >= 0."
         )
     diag = np.abs(np.diagonal(arr))
     if (diag > atol * scale).any():
@@ -154,16 +156,21 @@ def check_distance_matrix(
             f"{name} has a non-zero diagonal (max |d_ii| = {float(diag.max()):.3g}); a point is at "
             "dissimilarity 0 from itself. Set the diagonal to 0 with np.fill_diagonal(d, 0)."
         )
-    # symmetry check in row blocks to bound temporary memory
-    step = max(1, (1 << 24) // max(n, 1))
-    for i in range(0, n, step):
-        block = arr[i : i + step]
-        if np.abs(block - arr[:, i : i + step].T).max(initial=0.0) > atol * scale:
-            raise InvalidInputError(
-                f"{name} is not symmetric (rows {i}..{min(i + step, n) - 1} differ from the "
-                "matching columns by more than the tolerance). Symmetrise it, e.g. "
-                "d = np.minimum(d, d.T), or fix the computation that produced it."
-            )
+    # symmetry: compare upper-triangle tiles with the transposed lower ones (cache friendly,
+    # small temporaries)
+    tile = 512
+    tol = atol * scale
+    for i in range(0, n, tile):
+        i1 = min(n, i + tile)
+        for j in range(i, n, tile):
+            j1 = min(n, j + tile)
+            upper, lower = arr[i:i1, j:j1], arr[j:j1, i:i1].T
+            if not np.array_equal(upper, lower) and np.abs(upper - lower).max() > tol:
+                raise InvalidInputError(
+                    f"{name} is not symmetric (rows {i}..{i1 - 1} differ from the matching "
+                    "columns by more than the tolerance). Symmetrise it, e.g. "
+                    "d = np.minimum(d, d.T), or fix the computation that produced it."
+                )
     return arr
 
 

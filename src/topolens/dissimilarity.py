@@ -199,7 +199,7 @@ def correlation_dissimilarity(
     # centre (mean accumulated in float64) and normalise the columns, then one float32 GEMM
     x = torch.from_numpy(a).to(dev)
     z = x - x.mean(dim=0, dtype=torch.float64).to(torch.float32)
-    norms = torch.linalg.vector_norm(z, dim=0)
+    norms = z.square().sum(dim=0).sqrt_()
     norms[torch.from_numpy(const).to(dev) | (norms == 0)] = torch.inf  # constant -> |corr| = 0
     z /= norms
     return _gram_to_dissimilarity(z, "1-|g|" if absolute else "1-g", device=dev, out=out,

@@ -16,6 +16,7 @@ from topolens import (
 from topolens.dissimilarity import correlation_dissimilarity
 from topolens.homology import (
     distance_quantile,
+    distance_quantiles,
     enclosing_radius,
     estimate_rips_memory,
     rips_persistence,
@@ -190,3 +191,23 @@ def test_stability_bottleneck_bounded_by_perturbation(n, eps, seed):
     bound = np.abs(d - d2).max() + 1e-9
     for k in (0, 1):
         assert a.bottleneck(b, k) <= bound
+
+
+def test_distance_quantiles_exact_and_sampled(rng):
+    d = _random_metric(rng, 60)
+    vals = np.sort(d[np.triu_indices(60, 1)])
+    qs = [0.01, 0.2, 0.5, 0.999, 1.0]
+    expected = [vals[int(np.ceil(q * len(vals))) - 1] for q in qs]
+    np.testing.assert_array_equal(distance_quantiles(d, qs), expected)
+    approx = distance_quantiles(d, [0.2, 0.5], max_exact=3000)  # sampled path (3600 entries)
+    np.testing.assert_allclose(approx, expected[1:3], rtol=0.1)
+    with pytest.raises(InvalidInputError, match=r"\(0, 1\]"):
+        distance_quantiles(d, [0.0])
+
+
+def test_auto_pilot_path_equals_full():
+    d = correlation_dissimilarity(relu_activations(400, 200, seed=9))
+    auto = rips_persistence(d, 1, threshold="auto", auto_pilot=60)
+    assert auto.metadata["auto_pilot_death"] is not None
+    assert auto.metadata["auto_thresholds"][0] >= auto.metadata["auto_pilot_death"]
+    assert auto.n_censored == 0 and auto.allclose(rips_persistence(d, 1), atol=0)

@@ -19,7 +19,7 @@ __all__ = ["available_memory", "check_memory", "estimate_rips_memory"]
 #: bytes per matrix entry held while computing: the float32 matrix plus engine copies
 #: (measured up to 13 at n = 4000: the matrix plus validation temporaries)
 _BYTES_PER_ENTRY = 16.0
-#: bytes per edge below the threshold in an H1 (and up) run (gudhi measured 160-600, growing
+#: bytes per edge below the threshold in an H1 (and up) run (gudhi measured 157-600, growing
 #: with n; ripser.py and giotto-ph similar; see benchmarks/README.md)
 _BYTES_PER_EDGE_H1 = 1024.0
 #: bytes per triangle below the threshold in an H2 (and up) run
