@@ -338,12 +338,11 @@ def run_h1(data: Data, sizes: list[int], args: argparse.Namespace, targets: Targ
 def run_auto(data: Data, n: int, n_samples: int, args: argparse.Namespace, targets: Targets,
              tmpdir: Path) -> None:
     from topolens.diagrams import PersistenceDiagrams
-    from topolens.homology.rips import AUTO_QUANTILES, rips_persistence
+    from topolens.homology.rips import rips_persistence
 
     section(f"3. threshold='auto' at n={n} vs the full run ({n_samples} neuron samples)")
     warm_up({"tl": lambda x: rips_persistence(x, 1, threshold="auto")},
             data.dissimilarity(n)[:100, :100].copy())
-    levels = [0.2, *[q for q in AUTO_QUANTILES if q > 0.2]]
     rows, detail = [], []
     all_equal, speeds, mem_ratios = True, [], []
     for s in range(n_samples):
@@ -362,7 +361,7 @@ def run_auto(data: Data, n: int, n_samples: int, args: argparse.Namespace, targe
             equal = equal and auto.allclose(out["topolens full"])
         all_equal &= equal
         tried = auto.metadata["auto_thresholds"]
-        stop = f"q={levels[len(tried) - 1]}" if len(tried) <= len(levels) else "enclosing radius"
+        stop = f"{len(tried)} run(s), last at the {_quantile_of(d, tried[-1]):.0%} quantile"
         t_fin = tried[-1]
         h1_full = _canon(gfull[1])
         missed = int((h1_full[:, 0] > t_fin).sum()) if not auto.metadata["complete"] else 0

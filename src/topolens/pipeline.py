@@ -44,7 +44,7 @@ def analyze_activations(
     n_neurons: int | None = 500,
     n_resamples: int = 5,
     max_dim: int = 1,
-    threshold: Any = "auto",
+    threshold: Any = None,
     neuron_sampling: str = "uniform",
     seed: int = 0,
     device: Any = None,

@@ -139,7 +139,7 @@ def activation_persistence(
     neuron_sampling: Literal["uniform", "max_activation"] = "uniform",
     max_dim: int = 1,
     metric: str = "abs_correlation",
-    threshold: float | Literal["auto"] | None = "auto",
+    threshold: float | Literal["auto"] | None = None,
     constant: Literal["drop", "zero", "raise"] = "drop",
     backend: str = "auto",
     seed: int = 0,
@@ -174,8 +174,10 @@ def activation_persistence(
     metric : {"abs_correlation", "correlation", "cosine", "euclidean"}
         Dissimilarity between neurons; ``"abs_correlation"`` is ``1 - |corr|``.
     threshold : float, "auto" or None
-        Passed to :func:`topolens.homology.rips_persistence` (default ``"auto"``: every
-        reported bar is exact; see there).
+        Passed to :func:`topolens.homology.rips_persistence`. Default ``None``: the exact,
+        complete diagram. ``"auto"`` is often faster, with every reported bar exact, but can
+        miss a bar born after its final threshold (``metadata["complete"]`` says when that
+        is ruled out); see ``benchmarks/README.md`` for when it pays off.
     constant : {"drop", "zero", "raise"}
         Constant neurons: dropped (default: a dead neuron carries no correlation and would
         add an H0 bar of length 1), kept at dissimilarity 1 (``"zero"``), or an error.

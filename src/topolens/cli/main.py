@@ -135,8 +135,8 @@ def _add_persistence_args(p: argparse.ArgumentParser, *, n_inputs: int | None, n
     g.add_argument("--n-neurons", type=int, default=n_neurons, help="neurons sampled per resample (default: %(default)s)")
     g.add_argument("--resamples", type=int, default=5, help="number of resamples (default: %(default)s)")
     g.add_argument("--max-dim", type=int, default=1, help="largest homology dimension (default: %(default)s)")
-    g.add_argument("--threshold", type=_threshold, default="auto",
-                   help="'auto' (default), 'none', a value, or q<quantile> e.g. q0.2")
+    g.add_argument("--threshold", type=_threshold, default=None,
+                   help="'none' (default: exact and complete), 'auto', or a value")
     g.add_argument("--neuron-sampling", choices=("uniform", "max_activation"), default="uniform")
     g.add_argument("--seed", type=int, default=0)
 
@@ -144,7 +144,10 @@ def _add_persistence_args(p: argparse.ArgumentParser, *, n_inputs: int | None, n
 def _persistence_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     thr = args.threshold
     if isinstance(thr, tuple):
-        raise InvalidInputError("quantile thresholds are available in 'topolens persistence'; use --threshold auto here.")
+        raise InvalidInputError(
+            "quantile thresholds are available in 'topolens persistence'; use --threshold none, "
+            "auto or a value here."
+        )
     return dict(n_inputs=args.n_inputs, n_neurons=args.n_neurons, n_resamples=args.resamples,
                 max_dim=args.max_dim, threshold=thr, neuron_sampling=args.neuron_sampling, seed=args.seed)
 
@@ -286,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", choices=("abs_correlation", "correlation", "cosine", "euclidean"),
                    default="abs_correlation")
     p.add_argument("--max-dim", type=int, default=1)
-    p.add_argument("--threshold", type=_threshold, default="auto",
-                   help="'auto' (default), 'none', a value, or q<quantile> e.g. q0.2")
+    p.add_argument("--threshold", type=_threshold, default=None,
+                   help="'none' (default: exact and complete), 'auto', a value, or q<quantile> e.g. q0.2")
     p.add_argument("--backend", choices=("auto", "gudhi", "ripser", "giotto"), default="auto")
     p.add_argument("--out", help="save the diagrams to this .npz file")
     p.set_defaults(func=cmd_persistence)

@@ -77,8 +77,8 @@ def add_activation_topology_section(
         f"dissimilarity {p.get('metric', 'abs_correlation').replace('abs_correlation', '1 - |corr|')} "
         f"over a sample of inputs; H0..H{p.get('max_dim')} of the Vietoris-Rips filtration, "
         f"{p.get('n_resamples')} resample(s) per group (neuron sampling: {p.get('neuron_sampling')}). "
-        "Censored classes (still alive at the threshold) are drawn hollow; with threshold='auto' "
-        "there are none."
+        "Censored classes (still alive at a threshold) are drawn hollow; the default (no "
+        "threshold) has none."
     )
     rows, cols = activation_summary_table(result)
     sec = report.add_section(title, [Table(rows, cols, caption="Summary per group (mean over resamples).")],
