@@ -107,3 +107,11 @@ def test_demo_end_to_end(tmp_path, capsys):
     for needle in ("Training", "Activation topology", "pool1", "relu3", "all", "data:image/png;base64,"):
         assert needle in html
     assert "http://" not in html and "https://" not in html
+
+
+def test_quiet_after_subcommand_and_clear_load_errors(tmp_path, capsys):
+    assert main(["info", "-q"]) == 0
+    assert main(["persistence", str(tmp_path / "missing.npy")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["analyze", "--model", "no_such_module_xyz:f"]) == 2
+    assert "could not import" in capsys.readouterr().err

@@ -114,3 +114,11 @@ def test_distances_against_gudhi():
     assert a.bottleneck(b, 1) == pytest.approx(ref)
     assert a.bottleneck(a, 1) == 0.0
     assert a.wasserstein(b, 1) >= a.bottleneck(b, 1) - 1e-9
+
+
+def test_allclose_matches_points_that_sort_differently():
+    a = PersistenceDiagrams([[[0, 1.0]], [[0.1, 0.5], [0.1 + 1e-9, 0.3]]])
+    b = PersistenceDiagrams([[[0, 1.0]], [[0.1 + 1e-9, 0.5], [0.1, 0.3]]])
+    assert a.allclose(b)
+    c = PersistenceDiagrams([[[0, 1.0]], [[0.1, 0.5], [0.1, 0.4]]])
+    assert not a.allclose(c)

@@ -118,3 +118,22 @@ def test_dense_allocation_refused_before_allocating():
         correlation_dissimilarity(a, memory_limit=100_000)
     out = np.empty((300, 300), np.float32)
     assert correlation_dissimilarity(a, memory_limit=100_000, out=out) is out  # no allocation, no check
+
+
+@pytest.mark.parametrize("chunk", [0, -1, 2.5])
+def test_bad_chunk_size(chunk):
+    with pytest.raises(InvalidInputError, match="chunk_size"):
+        correlation_dissimilarity(relu_activations(20, 5), chunk_size=chunk)
+
+
+def test_float64_input_keeps_precision_before_centring(rng):
+    b = 0.1 * rng.normal(size=(50, 6)) + 1e6
+    np.testing.assert_allclose(correlation_dissimilarity(b), _reference_corr(b), atol=1e-5)
+
+
+def test_bfloat16_tensor_and_bad_device():
+    import torch
+
+    assert correlation_dissimilarity(torch.randn(30, 4).to(torch.bfloat16)).shape == (4, 4)
+    with pytest.raises(InvalidInputError, match="device"):
+        correlation_dissimilarity(relu_activations(20, 5), device="nonsense")

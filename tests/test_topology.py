@@ -105,3 +105,11 @@ def test_invariant_to_neuron_order(seed):
     x = activation_persistence(a, threshold=None)["activations"][0]
     y = activation_persistence(a[:, p], threshold=None)["activations"][0]
     assert x.allclose(y, atol=1e-6)
+
+
+def test_max_activation_ignores_inputs_where_all_neurons_are_off():
+    g = np.random.default_rng(0)
+    a = np.maximum(g.normal(size=(1000, 50)), 0)
+    a[:600] = 0.0
+    picks = [sample_neurons(a, 5, np.random.default_rng(s), scheme="max_activation") for s in range(100)]
+    assert sum(0 in p for p in picks) < 40  # column 0 was picked ~always when zero rows counted for it

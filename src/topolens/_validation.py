@@ -17,7 +17,10 @@ def _to_numpy(x: Any) -> np.ndarray:
         import torch
 
         if isinstance(x, torch.Tensor):
-            return x.detach().cpu().numpy()
+            x = x.detach().cpu()
+            if x.dtype in (torch.bfloat16, torch.float16):  # numpy has no bfloat16
+                x = x.float()
+            return x.numpy()
     except ImportError:  # pragma: no cover - torch is a core dependency
         pass
     return np.asarray(x)

@@ -204,7 +204,10 @@ class PersistenceDiagrams:
         return cls(tuple(np.array(b, dtype=np.float64).reshape(-1, 2) for b in buckets), metadata=metadata)
 
     def to_gudhi(self) -> list[tuple[int, tuple[float, float]]]:
-        """Convert to gudhi's list of ``(dim, (birth, death))``, sorted by decreasing lifetime."""
+        """Convert to gudhi's list of ``(dim, (birth, death))``, sorted by decreasing lifetime.
+
+        gudhi has no notion of censoring: censored classes become plain ``inf`` deaths.
+        """
         out = [(k, (float(b), float(d))) for k in self.dims for b, d in self.dgms[k]]
         out.sort(key=lambda t: (-(t[1][1] - t[1][0]), t[0]))
         return out
@@ -217,7 +220,10 @@ class PersistenceDiagrams:
         return cls(tuple(np.asarray(d, dtype=np.float64).reshape(-1, 2) for d in dgms), metadata=metadata)
 
     def to_ripser(self) -> list[np.ndarray]:
-        """Convert to ripser.py's format: a list with one (m_k, 2) float64 array per dimension."""
+        """Convert to ripser.py's format: one (m_k, 2) float64 array per dimension.
+
+        Censored classes become plain ``inf`` deaths (the format cannot flag them).
+        """
         return [d.copy() for d in self.dgms]
 
     def truncate(self, max_dim: int) -> PersistenceDiagrams:
@@ -235,9 +241,11 @@ class PersistenceDiagrams:
                  ignore_zero_length: bool = True) -> bool:
         """Equality up to tolerance, as multisets of points per dimension.
 
-        Infinite deaths must match exactly (and censored flags too); finite values are compared
-        after sorting with ``np.allclose``. Points with zero lifetime (on the diagonal) are
-        ignored by default, since engines disagree on whether to report them.
+        Infinite deaths must match exactly (and censored flags too, births within tolerance);
+        finite points must pair up one to one within ``atol + rtol * scale`` (sorted
+        comparison first, else an exact bottleneck matching). Points with zero lifetime (on
+        the diagonal) are ignored by default, since engines disagree on whether to report
+        them.
         """
         if not isinstance(other, PersistenceDiagrams):
             return NotImplemented  # type: ignore[return-value]
@@ -247,10 +255,23 @@ class PersistenceDiagrams:
             a, b = self._canonical(k, ignore_zero_length), other._canonical(k, ignore_zero_length)
             if a.shape != b.shape:
                 return False
-            if not np.array_equal(np.isinf(a), np.isinf(b)):
+            fin_a, fin_b = np.isfinite(a[:, 1]), np.isfinite(b[:, 1])
+            # classes that never die (or are censored) match by kind, then by sorted birth
+            for flag in (0.0, 1.0):
+                ea = np.sort(a[~fin_a & (a[:, 2] == flag), 0])
+                eb = np.sort(b[~fin_b & (b[:, 2] == flag), 0])
+                if ea.shape != eb.shape or not np.allclose(ea, eb, atol=atol, rtol=rtol):
+                    return False
+            fa, fb = a[fin_a, :2], b[fin_b, :2]
+            if fa.shape != fb.shape:
                 return False
-            fin = np.isfinite(a)
-            if not np.allclose(a[fin], b[fin], atol=atol, rtol=rtol):
+            if np.allclose(fa, fb, atol=atol, rtol=rtol):  # fast path: same order after sorting
+                continue
+            # points within tolerance may sort differently: match them as multisets
+            import gudhi
+
+            scale = float(np.abs(np.concatenate([fa.ravel(), fb.ravel()])).max(initial=0.0))
+            if gudhi.bottleneck_distance(fa, fb) > atol + rtol * scale:
                 return False
         return True
 
@@ -274,7 +295,8 @@ class PersistenceDiagrams:
         """q-Wasserstein distance in dimension ``dim`` (gudhi's hera, relative error ``delta``).
 
         Essential classes are matched among themselves by birth; if the two diagrams hold
-        different numbers of essential classes the distance is infinite.
+        different numbers of essential classes the distance is infinite. Censored classes
+        count as essential.
         """
         from gudhi.hera import wasserstein_distance
 

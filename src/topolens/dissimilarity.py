@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._validation import check_activations, check_choice, check_points
+from ._validation import _to_numpy, check_activations, check_choice, check_int, check_points
 from .exceptions import ConstantNeuronWarning, InvalidInputError, ShapeError
 
 __all__ = [
@@ -57,7 +57,16 @@ def default_device(device: Any = None) -> Any:
 
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidInputError(f"device {device!r} is not a torch device ({exc}); use 'cpu', 'cuda' or None.") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(
+            f"device {device!r} asks for CUDA but torch sees no GPU here; use device=None (GPU when "
+            "present, else CPU) or 'cpu'."
+        )
+    return dev
 
 
 def constant_neurons(activations: Any, *, rtol: float = 1e-10) -> np.ndarray:
@@ -120,6 +129,7 @@ def _gram_to_dissimilarity(
         out = np.empty((n, n), dtype=np.float32)
     elif out.shape != (n, n) or out.dtype != np.float32:
         raise ShapeError(f"out must be a float32 array of shape {(n, n)}, found {out.dtype} {out.shape}.")
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1, allow_none=True)
     if chunk_size is None:
         # ~8 row blocks (good flop saving), each block at most _CHUNK_BYTES
         chunk_size = max(256, -(-n // 8))
@@ -183,7 +193,10 @@ def correlation_dissimilarity(
     import torch
 
     check_choice(constant, "constant", ("zero", "raise"))
-    a = check_activations(activations, name="activations", min_inputs=2)
+    # keep float64 input in float64 until it is centred (offsets >> spread lose digits in float32)
+    raw = _to_numpy(activations)
+    a = check_activations(raw, name="activations", min_inputs=2,
+                          dtype=np.float64 if raw.dtype == np.float64 else np.float32)
     const = _constant_mask(a)
     n_const = int(const.sum())
     if n_const and constant == "raise":
@@ -198,10 +211,11 @@ def correlation_dissimilarity(
     dev = default_device(device)
     # centre (mean accumulated in float64) and normalise the columns, then one float32 GEMM
     x = torch.from_numpy(a).to(dev)
-    z = x - x.mean(dim=0, dtype=torch.float64).to(torch.float32)
+    z = x - x.mean(dim=0, dtype=torch.float64).to(x.dtype)
     norms = z.square().sum(dim=0).sqrt_()
     norms[torch.from_numpy(const).to(dev) | (norms == 0)] = torch.inf  # constant -> |corr| = 0
     z /= norms
+    z = z.to(torch.float32)
     return _gram_to_dissimilarity(z, "1-|g|" if absolute else "1-g", device=dev, out=out,
                                   chunk_size=chunk_size, memory_limit=memory_limit)
 

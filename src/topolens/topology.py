@@ -80,15 +80,18 @@ def sample_neurons(
 
     ``"uniform"`` draws without replacement. ``"max_activation"`` (Ballester et al.) draws
     without replacement with probability proportional to how often a neuron has the
-    largest ``|activation|`` on an input; if fewer than ``n_neurons`` neurons are ever the
-    largest, all of those are taken and the rest are drawn uniformly from the others.
+    largest ``|activation|`` on an input (inputs where all neurons are zero count for none);
+    if fewer than ``n_neurons`` neurons are ever the largest, all of those are taken and the
+    rest are drawn uniformly from the others.
     """
     n_total = activations.shape[1]
     if n_neurons >= n_total:
         return np.arange(n_total)
     if scheme == "uniform":
         return np.sort(rng.choice(n_total, size=n_neurons, replace=False))
-    counts = np.bincount(np.abs(activations).argmax(axis=1), minlength=n_total).astype(np.float64)
+    mag = np.abs(activations)
+    active = mag.max(axis=1) > 0  # an input where every neuron is off has no "most active" one
+    counts = np.bincount(mag[active].argmax(axis=1), minlength=n_total).astype(np.float64)
     winners = np.flatnonzero(counts)
     if winners.size <= n_neurons:
         others = np.flatnonzero(counts == 0)

@@ -211,3 +211,41 @@ def test_auto_pilot_path_equals_full():
     assert auto.metadata["auto_pilot_death"] is not None
     assert auto.metadata["auto_thresholds"][0] >= auto.metadata["auto_pilot_death"]
     assert auto.n_censored == 0 and auto.allclose(rips_persistence(d, 1), atol=0)
+
+
+def test_euclidean_points_keep_small_distances():
+    g = np.random.default_rng(0)
+    x = np.repeat(np.eye(5) * 100, 4, axis=0) + g.normal(scale=1e-2, size=(20, 5))
+    ours = rips_persistence(x, 0, metric="euclidean")
+    ref = _gudhi_reference(cdist(x, x), 0)
+    np.testing.assert_allclose(np.sort(ours.finite(0)[:, 1])[:15], np.sort(ref.finite(0)[:, 1])[:15], rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["ripser", "giotto"])
+@pytest.mark.parametrize("q", [0.1, 0.3])
+def test_thresholded_backends_agree_with_gudhi(backend, q, rng):
+    if backend == "giotto":
+        pytest.importorskip("gph")
+    d = _random_metric(rng, 45)
+    a = rips_persistence(d, 2, threshold_quantile=q)
+    b = rips_persistence(d, 2, threshold_quantile=q, backend=backend)
+    assert b.allclose(a, atol=1e-6)
+    assert [c.sum() for c in a.censored] == [c.sum() for c in b.censored]
+
+
+def test_threshold_cut_in_matrix_precision_for_ripser():
+    """Edges just above the threshold stay out for every backend (ripser compares in float32)."""
+    d = np.array([[0, 1, 1 + 1e-9, 1], [1, 0, 1, 1 + 1e-9], [1 + 1e-9, 1, 0, 1], [1, 1 + 1e-9, 1, 0.0]])
+    for backend in ("gudhi", "ripser"):
+        dg = rips_persistence(d, 1, threshold=1.0, backend=backend)
+        assert dg.n_censored == 1 and len(dg[1]) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"coeff": 4}, "prime"), ({"coeff": 257}, "251"), ({"threshold_quantile": float("nan")}, r"\(0, 1\]"),
+     ({"auto_pilot": -1}, "auto_pilot"), ({"threshold": [1]}, "number"), ({"threshold_quantile": "a"}, "number")],
+)
+def test_more_bad_parameters(kwargs, match, rng):
+    with pytest.raises(InvalidInputError, match=match):
+        rips_persistence(_random_metric(rng, 8), 1, **kwargs)

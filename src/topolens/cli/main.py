@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..exceptions import InvalidInputError, TopolensError, UntrustedCheckpointError
+from ..exceptions import (
+    InvalidInputError,
+    LayerNotFoundError,
+    TopolensError,
+    UntrustedCheckpointError,
+)
 
 logger = logging.getLogger("topolens")
 
@@ -63,7 +68,14 @@ def load_model(spec: str, weights: str | None = None) -> Any:
         module = importlib.util.module_from_spec(mod_spec)  # type: ignore[arg-type]
         mod_spec.loader.exec_module(module)  # type: ignore[union-attr]
     else:
-        module = importlib.import_module(where)
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise InvalidInputError(
+                f"could not import {where!r} for --model {spec!r}: {exc}. Check the module path "
+                "(it must be importable from the current directory / PYTHONPATH) or pass a file: "
+                "path/to/models.py:factory."
+            ) from exc
     if not hasattr(module, attr):
         raise InvalidInputError(f"{where} has no attribute {attr!r}.")
     obj = getattr(module, attr)
@@ -108,7 +120,7 @@ def load_data(name: str, split: str, root: str | None, limit: int | None) -> tup
     elif name == "digits":
         x, y = datasets.load_digits()
     elif name.endswith(".npy"):
-        x, y = np.load(name, allow_pickle=False), None
+        x, y = _load_array(name), None
     elif name.endswith(".npz"):
         with np.load(name, allow_pickle=False) as z:
             keys = list(z.keys())
@@ -127,6 +139,21 @@ def load_data(name: str, split: str, root: str | None, limit: int | None) -> tup
     import torch
 
     return torch.as_tensor(np.asarray(x, dtype=np.float32)), None
+
+
+def _load_array(path: str) -> Any:
+    """Load a numeric array from a .npy file (no pickle) with a clear error."""
+    import numpy as np
+
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path} does not exist; expected a .npy file.") from None
+    except (ValueError, OSError) as exc:
+        raise InvalidInputError(f"could not read {path} as a .npy array ({exc}); save it with np.save.") from exc
+    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number):
+        raise InvalidInputError(f"{path} does not hold a numeric .npy array (found {type(x).__name__}).")
+    return x
 
 
 def _add_persistence_args(p: argparse.ArgumentParser, *, n_inputs: int | None, n_neurons: int | None) -> None:
@@ -170,8 +197,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.activations:
         acts = Activations.load(args.activations)
         if args.layers:
-            acts = Activations({k: acts[k] for k in args.layers}, labels=acts.labels,
-                               shapes={k: acts.shapes[k] for k in args.layers})
+            import fnmatch
+
+            chosen = [k for k in acts if any(fnmatch.fnmatchcase(k, p) for p in args.layers)]
+            unmatched = [p for p in args.layers if not any(fnmatch.fnmatchcase(k, p) for k in acts)]
+            if unmatched:
+                raise LayerNotFoundError(
+                    f"--layers {unmatched} match no recorded layer; available: {', '.join(acts)}"
+                )
+            acts = Activations({k: acts[k] for k in chosen}, labels=acts.labels,
+                               shapes={k: acts.shapes[k] for k in chosen})
         res = analyze_activations(acts, out=args.out, info={"activations": args.activations},
                                   progress=not args.quiet, **kw)
     else:
@@ -187,12 +222,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_persistence(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from ..dissimilarity import pairwise_dissimilarity
     from ..homology import rips_persistence
 
-    x = np.load(args.input, allow_pickle=False)
+    x = _load_array(args.input)
     if args.points == "distance":
         d = x
     else:
@@ -209,7 +243,10 @@ def cmd_persistence(args: argparse.Namespace) -> int:
         life = dg.lifetimes(k)
         print(f"H{k}: {len(dg[k])} classes, longest finite bar {life.max(initial=0):.4g}")
     if args.out:
-        print(f"diagrams written to {dg.save(args.out)}")
+        try:
+            print(f"diagrams written to {dg.save(args.out)}")
+        except OSError as exc:
+            raise InvalidInputError(f"could not write {args.out}: {exc}") from exc
     return 0
 
 
@@ -242,11 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="topolens", description="Topological analysis of deep neural networks in PyTorch.")
     parser.add_argument("--version", action="version", version=f"topolens {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more log output (-vv: debug)")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False, help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", help="train a small CNN on bundled MNIST and write the report",
+    p = sub.add_parser("demo", parents=[common], help="train a small CNN on bundled MNIST and write the report",
                        description="Train a small CNN on the bundled MNIST sample (CPU, about a minute), "
                        "compute the persistent homology of its neurons' activations and write a "
                        "self-contained HTML report.")
@@ -258,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("analyze", help="activation topology of your model, as an HTML report",
+    p = sub.add_parser("analyze", parents=[common], help="activation topology of your model, as an HTML report",
                        description="Record a model's activations on a data set (or load recorded ones) "
                        "and write the activation-topology report. Weights are loaded with "
                        "torch.load(weights_only=True).")
@@ -280,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_persistence_args(p, n_inputs=1000, n_neurons=500)
     p.set_defaults(func=cmd_analyze)
 
-    p = sub.add_parser("persistence", help="persistence diagrams of a saved matrix",
+    p = sub.add_parser("persistence", parents=[common], help="persistence diagrams of a saved matrix",
                        description="Persistent homology of a .npy matrix: activations (n_inputs, n_neurons) "
                        "with neurons or inputs as points, or a precomputed distance matrix.")
     p.add_argument("input", help=".npy file")
@@ -295,12 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="save the diagrams to this .npz file")
     p.set_defaults(func=cmd_persistence)
 
-    p = sub.add_parser("layers", help="list a model's layers (names for --layers)",
+    p = sub.add_parser("layers", parents=[common], help="list a model's layers (names for --layers)",
                        description="List the modules of a model, as accepted by --layers.")
     p.add_argument("--model", required=True, help="module:factory or file.py:factory")
     p.set_defaults(func=cmd_layers)
 
-    p = sub.add_parser("info", help="versions, backends and device", description="Show versions, "
+    p = sub.add_parser("info", parents=[common], help="versions, backends and device", description="Show versions, "
                        "available persistence backends and the compute device.")
     p.set_defaults(func=cmd_info)
     return parser

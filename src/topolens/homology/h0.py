@@ -70,14 +70,18 @@ def rips_h0(d: np.ndarray, *, return_pairs: bool = False) -> tuple[np.ndarray, n
         Validated dissimilarity matrix (symmetric, zero diagonal, finite).
     return_pairs : bool
         Also return the critical edges ``[b, b, d_u, d_v]`` of each class: ``b`` is the
-        vertex that created the dying component (its smallest index, the elder rule with
-        ties between equal births broken by vertex index, as gudhi does) and ``(d_u, d_v)``
-        the MST edge that kills it; the essential class is ``[0, 0, -1, -1]``.
+        vertex that created the dying component (its smallest index: the elder rule, with
+        ties between equal births broken by vertex index; gudhi may break them otherwise,
+        which changes no value) and ``(d_u, d_v)`` the MST edge that kills it; the essential
+        class is ``[0, 0, -1, -1]``.
 
     Returns
     -------
     dgm : float64 array of shape (n, 2)
-        ``n - 1`` finite classes ``(0, w)`` sorted by death, then ``(0, inf)``.
+        ``n - 1`` finite classes ``(0, w)`` sorted by death, then ``(0, inf)``. Zero-length
+        classes ``(0, 0)`` (duplicate points, perfectly correlated neurons) are kept, so
+        there is one class per point; gudhi's ``persistence()`` omits them and
+        :meth:`PersistenceDiagrams.allclose` ignores them by default.
     pairs : int64 array of shape (n, 4) or None
     """
     n = d.shape[0]

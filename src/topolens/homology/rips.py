@@ -73,7 +73,7 @@ def distance_quantiles(d: np.ndarray, qs: Any, *, max_exact: int = 20_000_000, s
     ``1 / sqrt(max_exact)`` in the quantile level).
     """
     qs = np.atleast_1d(np.asarray(qs, dtype=np.float64))
-    if ((qs <= 0) | (qs > 1)).any():
+    if (~np.isfinite(qs) | (qs <= 0) | (qs > 1)).any():
         raise InvalidInputError(f"threshold quantiles must lie in (0, 1], found {qs.tolist()}.")
     n = d.shape[0]
     m = n * (n - 1) // 2
@@ -158,6 +158,13 @@ def _higher_ripser(d, max_dim, t, coeff, pairs):
             "with return_pairs=True."
         )
     ripser = require("ripser", purpose="the 'ripser' persistence backend")
+    if np.isfinite(t):
+        # ripser compares in float32; cut the edges here, in the matrix's precision, as gudhi does
+        from scipy.sparse import coo_matrix
+
+        i, j = np.nonzero(np.triu(d <= t, 1))
+        d = coo_matrix((d[i, j].astype(np.float64), (i, j)), shape=d.shape)
+        t = float("inf")
     res = ripser.ripser(d, maxdim=max_dim, thresh=t, coeff=coeff, distance_matrix=True)
     return [np.asarray(res["dgms"][k], dtype=np.float64).reshape(-1, 2) for k in range(1, max_dim + 1)], None
 
@@ -197,7 +204,9 @@ def rips_persistence(
     X : array-like
         With ``metric="precomputed"`` (default) a square dissimilarity matrix (symmetric,
         zero diagonal, finite); with ``metric="euclidean"`` a ``(n_points, n_features)``
-        point cloud whose **rows** are the points.
+        point cloud whose **rows** are the points (distances computed exactly in float64;
+        for activations with many features, :func:`topolens.dissimilarity.euclidean_distances`
+        is a faster float32 GEMM).
     max_dim : int, default 1
         Largest homology dimension.
     threshold : float, "auto" or None
@@ -217,7 +226,7 @@ def rips_persistence(
     return_pairs : bool
         Also return critical edges per class (gudhi's simplex tree or giotto-ph; slower).
     coeff : int
-        Prime field of coefficients.
+        Prime p of the coefficient field Z/p (at most 251).
     memory_limit : int (bytes), "auto" or None
         Refuse (:class:`~topolens.MemoryBudgetError`) before allocating more than this;
         ``"auto"``: 80% of the available memory; ``None``: no check.
@@ -243,6 +252,13 @@ def rips_persistence(
     check_choice(backend, "backend", BACKENDS)
     check_choice(metric, "metric", ("precomputed", "euclidean"))
     coeff = check_int(coeff, "coeff", minimum=2)
+    if any(coeff % p == 0 for p in range(2, int(coeff**0.5) + 1)):
+        raise InvalidInputError(f"coeff must be a prime (homology over the field Z/p); found {coeff}.")
+    if coeff > 251:  # giotto-ph needs < 256 and ripser packs coefficients in few bits
+        raise InvalidInputError(f"coeff must be a prime <= 251 for the Rips engines; found {coeff}.")
+    auto_pilot = check_int(auto_pilot, "auto_pilot", minimum=0)
+    if not (isinstance(auto_start, (int, float)) and 0 < auto_start <= 1):
+        raise InvalidInputError(f"auto_start must be a quantile in (0, 1]; found {auto_start!r}.")
     if backend == "auto":
         backend = "native" if max_dim == 0 else "gudhi"
     if backend == "native" and max_dim > 0:
@@ -252,18 +268,24 @@ def rips_persistence(
         )
     if threshold is not None and threshold_quantile is not None:
         raise InvalidInputError("give either threshold or threshold_quantile, not both.")
-    if isinstance(threshold, str) and threshold != "auto":
-        raise InvalidInputError(f"threshold must be a number, 'auto' or None; found {threshold!r}.")
-    if threshold is not None and threshold != "auto" and not (float(threshold) >= 0):
-        raise InvalidInputError(f"threshold must be >= 0, found {threshold!r}.")
+    if threshold is not None and threshold != "auto" and not (
+        isinstance(threshold, (int, float, np.number)) and not isinstance(threshold, bool)
+        and float(threshold) >= 0
+    ):
+        raise InvalidInputError(
+            f"threshold must be a number >= 0, 'auto' or None; found {threshold!r}."
+        )
+    if threshold_quantile is not None and not isinstance(threshold_quantile, (int, float, np.number)):
+        raise InvalidInputError(f"threshold_quantile must be a number in (0, 1]; found {threshold_quantile!r}.")
 
     if metric == "euclidean":
-        from ..dissimilarity import euclidean_distances
+        # exact float64 distances: the GEMM formula loses distances far below the data's spread
+        from scipy.spatial.distance import pdist, squareform
 
         pts = check_points(X)
         check_memory(estimate_rips_memory(pts.shape[0], 0, 1.0), memory_limit,
                      what=f"the {pts.shape[0]} x {pts.shape[0]} distance matrix")
-        d = euclidean_distances(pts)
+        d = squareform(pdist(pts))
     else:
         d = check_distance_matrix(X)
     n = d.shape[0]
