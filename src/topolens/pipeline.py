@@ -51,6 +51,7 @@ def analyze_activations(
     progress: bool = True,
     info: dict[str, Any] | None = None,
     extra_sections: Any = None,
+    pre_sections: Any = None,
 ) -> AnalysisResult:
     """Activation persistence of recorded activations and a self-contained HTML report.
 
@@ -65,7 +66,9 @@ def analyze_activations(
     n_inputs, n_neurons, n_resamples, max_dim, threshold, neuron_sampling, seed, device
         See :func:`topolens.topology.activation_persistence`.
     extra_sections : callable, optional
-        ``f(report)`` adding sections before the report is written.
+        ``f(report)`` adding sections after the activation-topology section.
+    pre_sections : callable, optional
+        ``f(report)`` adding sections before it (e.g. how the model was trained).
     """
     kw = dict(n_inputs=n_inputs, n_neurons=n_neurons, n_resamples=n_resamples, max_dim=max_dim,
               threshold=threshold, neuron_sampling=neuron_sampling, seed=seed, device=device,
@@ -81,12 +84,13 @@ def analyze_activations(
     logger.info("activation persistence done in %.1f s", info["persistence seconds"])
     report_path = None
     if out is not None:
-        report_path = _write_report(activations, result, Path(out), title, info, extra_sections)
+        report_path = _write_report(activations, result, Path(out), title, info, extra_sections,
+                                    pre_sections)
     return AnalysisResult(activations, result, report_path, info)
 
 
 def _write_report(activations: Activations, result: ActivationDiagrams, out: Path, title: str,
-                  info: dict[str, Any], extra_sections: Any) -> Path:
+                  info: dict[str, Any], extra_sections: Any, pre_sections: Any = None) -> Path:
     import torch
 
     from .report import KeyValue, Report, add_activation_topology_section
@@ -102,6 +106,8 @@ def _write_report(activations: Activations, result: ActivationDiagrams, out: Pat
            "device": "cuda" if torch.cuda.is_available() else "cpu"}
     rep.add_section("Run", [KeyValue({**info, **env}, caption="Run information")],
                     intro="What was analysed and how long it took.")
+    if pre_sections is not None:
+        pre_sections(rep)
     layer_info = {name: f"output shape {tuple(activations.shapes.get(name, ()))}, "
                         f"{activations[name].shape[1]} neurons" for name in activations}
     layer_info["all"] = "all recorded layers' neurons together"
@@ -180,5 +186,5 @@ def run_demo(
     return analyze_activations(
         acts, out=out, title="topolens demo: activation topology of a small CNN on MNIST",
         n_inputs=None, n_neurons=n_neurons, n_resamples=n_resamples, seed=seed, progress=progress,
-        info=info, extra_sections=training_section,
+        info=info, pre_sections=training_section,
     )

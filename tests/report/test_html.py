@@ -313,3 +313,14 @@ def test_report_without_figures_needs_no_matplotlib(tmp_path):
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "r.html").exists()
+
+
+def test_grid_lays_out_blocks_and_escapes():
+    from topolens.report import Grid, Report, Table, Text
+
+    rep = Report("g")
+    rep.add_section("S", [Grid([Text("<b>x</b>"), Table([[1]], ["<i>c</i>"])], min_width=250)])
+    html_out = rep.to_html()
+    assert 'class="tl-grid"' in html_out and "minmax(250px, 1fr)" in html_out
+    assert "&lt;b&gt;x&lt;/b&gt;" in html_out and "&lt;i&gt;c&lt;/i&gt;" in html_out
+    assert ".tl-grid" in html_out.split("</style>")[0]

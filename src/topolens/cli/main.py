@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -354,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # warnings go through logging as one line each (no source line echo)
+    warnings.formatwarning = lambda message, category, *a, **k: f"{category.__name__}: {message}"
     logging.captureWarnings(True)
     try:
         return int(args.func(args) or 0)

@@ -21,12 +21,13 @@ True
 
 from __future__ import annotations
 
-from .html import Block, Figure, KeyValue, RawHTML, Report, Section, Table, Text
+from .html import Block, Figure, Grid, KeyValue, RawHTML, Report, Section, Table, Text
 from .sections import activation_summary_table, add_activation_topology_section
 
 __all__ = [
     "Block",
     "Figure",
+    "Grid",
     "KeyValue",
     "RawHTML",
     "Report",

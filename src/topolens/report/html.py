@@ -305,6 +305,33 @@ class RawHTML(Block):
         return self._css
 
 
+class Grid(Block):
+    """Blocks side by side in a responsive grid that wraps on narrow screens.
+
+    Parameters
+    ----------
+    blocks : sequence of blocks (or str / matplotlib figures)
+    min_width : int
+        Narrowest column in CSS pixels before the grid wraps.
+    """
+
+    css = (".tl-grid { display: grid; gap: 1rem; align-items: start; margin: 1rem 0; }\n"
+           ".tl-grid > figure.tl-figure { margin: 0; }")
+
+    def __init__(self, blocks: Any, *, min_width: int = 300) -> None:
+        self.blocks = _coerce_blocks(blocks)
+        self.min_width = int(min_width)
+
+    def to_html(self) -> str:
+        inner = "\n".join(b.to_html() for b in self.blocks)
+        cols = f"repeat(auto-fit, minmax({self.min_width}px, 1fr))"
+        return f'<div class="tl-grid" style="grid-template-columns: {cols}">\n{inner}\n</div>'
+
+    def style(self) -> str:
+        nested = [b.style().strip() for b in self.blocks]
+        return "\n".join(dict.fromkeys([type(self).css, *[c for c in nested if c]]))
+
+
 # a Block, a str (becomes Text) or a matplotlib Figure (becomes Figure)
 BlockLike = Any
 
@@ -384,7 +411,7 @@ body {
     "Noto Sans", sans-serif;
   font-size: 16px; line-height: 1.5;
 }
-main.tl-report { max-width: 960px; margin: 0 auto; padding: 2rem 1.25rem 3rem; }
+main.tl-report { max-width: 1280px; margin: 0 auto; padding: 2rem 1.25rem 3rem; }
 header h1 { margin: 0 0 .25rem; font-size: 1.9rem; line-height: 1.2; }
 header .tl-subtitle { margin: 0; color: var(--muted); font-size: 1.1rem; }
 h2 { font-size: 1.4rem; margin: 2.25rem 0 .75rem; padding-bottom: .3rem;

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..topology import ActivationDiagrams
 from ..vectorize import summary_statistics
-from .html import Figure, KeyValue, Report, Section, Table, Text
+from .html import Figure, Grid, KeyValue, Report, Section, Table, Text
 
 __all__ = ["activation_summary_table", "add_activation_topology_section"]
 
@@ -88,10 +88,12 @@ def add_activation_topology_section(
         dgs = result[group]
         desc = (layer_info or {}).get(group)
         sec.add(Text(f"{group}" + (f": {desc}" if desc else "") + f" — first resample: {dgs[0]!r}"))
-        sec.add(Figure(plot_diagram(dgs[0], title=f"{group}: persistence diagram"),
-                       caption=f"Persistence diagram of {group} (resample 0)."))
-        sec.add(Figure(plot_barcode(dgs[0], title=f"{group}: barcode"),
-                       caption=f"Barcode of {group} (resample 0)."))
-        sec.add(Figure(plot_betti_curves(dgs, title=f"{group}: Betti curves"),
-                       caption=f"Betti curves of {group}: mean and range over {len(dgs)} resample(s)."))
+        sec.add(Grid([
+            Figure(plot_diagram(dgs[0], title=f"{group}: persistence diagram"),
+                   caption=f"Persistence diagram of {group} (resample 0)."),
+            Figure(plot_barcode(dgs[0], title=f"{group}: barcode"),
+                   caption=f"Barcode of {group} (resample 0)."),
+            Figure(plot_betti_curves(dgs, title=f"{group}: Betti curves"),
+                   caption=f"Betti curves of {group}: mean and range over {len(dgs)} resample(s)."),
+        ]))
     return sec
