@@ -10,7 +10,9 @@ Messages follow one pattern: what was found, what was expected, how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "ConstantNeuronWarning",
+    "CorruptRecordError",
     "DataNotFoundError",
     "IntegrityError",
     "InvalidInputError",
@@ -66,6 +68,14 @@ class DataNotFoundError(TopolensError, FileNotFoundError):
 
 class IntegrityError(TopolensError):
     """A file is corrupt or its checksum does not match the expected one."""
+
+
+class ConfigError(InvalidInputError):
+    """A configuration file (e.g. a zoo grid) has an unknown key, a wrong type or a bad value."""
+
+
+class CorruptRecordError(IntegrityError):
+    """A stored record (a zoo model, a feature cache entry) is unreadable or inconsistent."""
 
 
 class TopolensWarning(UserWarning):

@@ -1,0 +1,36 @@
+"""Model zoos: populations of networks trained from a hyperparameter grid.
+
+A zoo is the raw material of generalization-gap prediction
+(:mod:`topolens.generalization`): many models whose train/test gap differs because
+their depth, width, regularisation, optimiser, data-set size or label noise differ.
+
+>>> from topolens.zoo import load_grid, train_zoo, Zoo          # doctest: +SKIP
+>>> zoo = train_zoo("grid.yaml", "my-zoo", n_jobs=2)             # doctest: +SKIP
+>>> zoo.gaps()                                                  # doctest: +SKIP
+
+:mod:`~topolens.zoo.grid` defines the grid schema, :mod:`~topolens.zoo.train` the
+architectures and the training loop, :mod:`~topolens.zoo.store` the folder format
+(atomic records, resumable training, validated loading).
+"""
+
+from .grid import DATASETS, HYPERPARAMETERS, Grid, ModelConfig, load_grid
+from .store import ModelRecord, Zoo, read_record, train_zoo
+from .train import ZooData, build_model, evaluate_model, load_zoo_data, train_model, training_subset
+
+__all__ = [
+    "DATASETS",
+    "HYPERPARAMETERS",
+    "Grid",
+    "ModelConfig",
+    "ModelRecord",
+    "Zoo",
+    "ZooData",
+    "build_model",
+    "evaluate_model",
+    "load_grid",
+    "load_zoo_data",
+    "read_record",
+    "train_model",
+    "train_zoo",
+    "training_subset",
+]

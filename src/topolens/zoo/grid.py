@@ -1,0 +1,304 @@
+"""Hyperparameter grids of a model zoo: schema, safe loading, expansion into configs.
+
+A grid file is YAML or JSON (read with ``yaml.safe_load`` / ``json.load`` only: no code
+is ever executed). Schema (every top-level key but ``hyperparameters`` is optional)::
+
+    name: fashion-mlp            # free text, shown in reports
+    dataset: fashion_mnist       # mnist | fashion_mnist | mnist_sample (bundled, offline)
+    n_test: 10000                # test images used to measure the gap (default: all)
+    sampling: grid               # grid: the Cartesian product; random: n_models draws
+    n_models: 48                 # only with sampling: random
+    seed: 0                      # seeds the random draws (not the models: see 'seed' below)
+    hyperparameters:             # a value or a list of values per name
+      architecture: [mlp, cnn]
+      depth: [1, 2]
+      width: [64, 256]
+      ...
+
+Hyperparameters (PGDL style; every model's config holds all of them):
+
+================  =========  ==========  ===================================================
+name              type       default     meaning
+================  =========  ==========  ===================================================
+architecture      str        ``mlp``     ``mlp`` or ``cnn`` (see :mod:`topolens.zoo.train`)
+depth             int >= 1   2           hidden layers (mlp) or conv blocks (cnn)
+width             int >= 1   128         hidden units (mlp) or channels per conv (cnn)
+dropout           [0, 1)     0.0         dropout after every hidden layer
+batch_norm        bool       false       batch normalisation after every hidden layer
+weight_decay      >= 0       0.0         L2 penalty of the optimiser
+learning_rate     > 0        0.01
+momentum          [0, 1)     0.9         SGD only
+optimizer         str        ``sgd``     ``sgd`` or ``adam``
+batch_size        int >= 1   64
+epochs            int >= 1   10
+train_size        int >= 1   all         training images (a seeded random subset)
+label_noise       [0, 1]     0.0         fraction of training labels replaced at random
+seed              int >= 0   0           initialisation, shuffling, subset and noise
+================  =========  ==========  ===================================================
+
+An unknown key raises :class:`~topolens.exceptions.ConfigError` naming the known ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import ConfigError
+
+__all__ = [
+    "DATASETS",
+    "HYPERPARAMETERS",
+    "Grid",
+    "ModelConfig",
+    "load_grid",
+]
+
+DATASETS = ("mnist", "fashion_mnist", "mnist_sample")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The hyperparameters of one zoo model (see the module docstring for their meaning).
+
+    ``train_size=None`` means the whole training split. :attr:`model_id` is a hash of the
+    config, so the same config always maps to the same record in a zoo folder.
+    """
+
+    architecture: str = "mlp"
+    depth: int = 2
+    width: int = 128
+    dropout: float = 0.0
+    batch_norm: bool = False
+    weight_decay: float = 0.0
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    optimizer: str = "sgd"
+    batch_size: int = 64
+    epochs: int = 10
+    train_size: int | None = None
+    label_noise: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            object.__setattr__(self, f.name, _coerce(f.name, value))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the hyperparameters."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"A model config must be a mapping, found {type(d).__name__}.")
+        _check_keys(d, HYPERPARAMETERS, "hyperparameter")
+        return cls(**dict(d))
+
+    @property
+    def model_id(self) -> str:
+        """Stable identifier ``m-<12 hex digits>`` from the config's canonical JSON."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return "m-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+HYPERPARAMETERS: tuple[str, ...] = tuple(f.name for f in fields(ModelConfig))
+
+_CHOICES = {"architecture": ("mlp", "cnn"), "optimizer": ("sgd", "adam")}
+_INT = {"depth": 1, "width": 1, "batch_size": 1, "epochs": 1, "train_size": 1, "seed": 0}
+_FLOAT = {  # name: (low, high, high inclusive)
+    "dropout": (0.0, 1.0, False),
+    "weight_decay": (0.0, np.inf, False),
+    "learning_rate": (0.0, np.inf, False),
+    "momentum": (0.0, 1.0, False),
+    "label_noise": (0.0, 1.0, True),
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Validate one hyperparameter value and return it in canonical type."""
+    if name in _CHOICES:
+        if not isinstance(value, str) or value.lower() not in _CHOICES[name]:
+            raise ConfigError(f"Hyperparameter {name!r} must be one of {_CHOICES[name]}, "
+                              f"found {value!r}.")
+        return value.lower()
+    if name == "batch_norm":
+        if not isinstance(value, (bool, np.bool_)):
+            raise ConfigError(f"Hyperparameter 'batch_norm' must be true or false, found {value!r}.")
+        return bool(value)
+    if name in _INT:
+        if value is None and name == "train_size":
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < _INT[name]:
+            raise ConfigError(f"Hyperparameter {name!r} must be an integer >= {_INT[name]}, "
+                              f"found {value!r}.")
+        return int(value)
+    low, high, high_incl = _FLOAT[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"Hyperparameter {name!r} must be a number, found {value!r}.")
+    v = float(value)
+    strict_low = name == "learning_rate"
+    ok = (v > low if strict_low else v >= low) and (v <= high if high_incl else v < high)
+    if not ok:
+        interval = f"{'(' if strict_low else '['}{low}, {high}{']' if high_incl else ')'}"
+        raise ConfigError(f"Hyperparameter {name!r} must lie in {interval}, found {value!r}.")
+    return v
+
+
+def _check_keys(d: Mapping[str, Any], known: tuple[str, ...], what: str) -> None:
+    unknown = sorted(set(map(str, d)) - set(known))
+    if unknown:
+        raise ConfigError(f"Unknown {what} key(s) {unknown}; the known ones are {sorted(known)}. "
+                          "Check the spelling (see the schema in topolens.zoo.grid).")
+
+
+_GRID_KEYS = ("name", "dataset", "n_test", "sampling", "n_models", "seed", "hyperparameters")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A validated hyperparameter grid (see the module docstring for the file schema).
+
+    Attributes
+    ----------
+    hyperparameters : dict of str to tuple
+        Candidate values per hyperparameter (a missing one takes its default).
+    """
+
+    hyperparameters: dict[str, tuple[Any, ...]]
+    name: str = "zoo"
+    dataset: str = "mnist_sample"
+    n_test: int | None = None
+    sampling: str = "grid"
+    n_models: int | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Grid:
+        """Validate a parsed grid file. Raises :class:`ConfigError` on any problem."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"A grid must be a mapping at the top level, found {type(d).__name__}.")
+        _check_keys(d, _GRID_KEYS, "grid")
+        hp = d.get("hyperparameters")
+        if not isinstance(hp, Mapping) or not hp:
+            raise ConfigError("The grid needs a non-empty 'hyperparameters' mapping "
+                              "(name -> value or list of values), e.g. {depth: [1, 2]}.")
+        _check_keys(hp, HYPERPARAMETERS, "hyperparameter")
+        values: dict[str, tuple[Any, ...]] = {}
+        for name in HYPERPARAMETERS:  # canonical order
+            if name not in hp:
+                continue
+            raw = hp[name]
+            seq = tuple(raw) if isinstance(raw, (list, tuple)) else (raw,)
+            if not seq:
+                raise ConfigError(f"Hyperparameter {name!r} has an empty list of values.")
+            coerced = tuple(_coerce(name, v) for v in seq)
+            if len(set(coerced)) != len(coerced):
+                raise ConfigError(f"Hyperparameter {name!r} lists a value twice: {list(seq)}.")
+            values[name] = coerced
+        dataset = str(d.get("dataset", "mnist_sample")).lower().replace("-", "_")
+        if dataset not in DATASETS:
+            raise ConfigError(f"Unknown dataset {d.get('dataset')!r}; expected one of {DATASETS}.")
+        sampling = str(d.get("sampling", "grid"))
+        if sampling not in ("grid", "random"):
+            raise ConfigError(f"'sampling' must be 'grid' or 'random', found {sampling!r}.")
+        n_models = d.get("n_models")
+        if sampling == "random":
+            if isinstance(n_models, bool) or not isinstance(n_models, int) or n_models < 1:
+                raise ConfigError(f"sampling: random needs 'n_models', a positive integer; found "
+                                  f"{n_models!r}.")
+        elif n_models is not None:
+            raise ConfigError("'n_models' is only used with sampling: random; remove it or set "
+                              "sampling: random.")
+        n_test = d.get("n_test")
+        if n_test is not None and (isinstance(n_test, bool) or not isinstance(n_test, int)
+                                   or n_test < 1):
+            raise ConfigError(f"'n_test' must be a positive integer, found {n_test!r}.")
+        seed = d.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"'seed' must be a non-negative integer, found {seed!r}.")
+        return cls(hyperparameters=values, name=str(d.get("name", "zoo")), dataset=dataset,
+                   n_test=n_test, sampling=sampling, n_models=n_models, seed=seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict that :meth:`from_dict` reads back."""
+        d: dict[str, Any] = {"name": self.name, "dataset": self.dataset, "n_test": self.n_test,
+                             "sampling": self.sampling, "seed": self.seed,
+                             "hyperparameters": {k: list(v) for k, v in self.hyperparameters.items()}}
+        if self.n_models is not None:
+            d["n_models"] = self.n_models
+        return d
+
+    @property
+    def size(self) -> int:
+        """Number of configs :meth:`configs` yields."""
+        if self.sampling == "random":
+            return int(self.n_models)  # type: ignore[arg-type]
+        return int(np.prod([len(v) for v in self.hyperparameters.values()], dtype=np.int64))
+
+    def configs(self) -> list[ModelConfig]:
+        """The model configs, in a deterministic order.
+
+        ``sampling: grid`` gives the Cartesian product (last hyperparameter varying fastest,
+        in the canonical order of :data:`HYPERPARAMETERS`). ``sampling: random`` draws
+        ``n_models`` distinct configs uniformly from the product with ``seed``, returned in
+        product order; asking for more than the product holds raises :class:`ConfigError`.
+        """
+        names = list(self.hyperparameters)
+        pools = [self.hyperparameters[n] for n in names]
+        total = int(np.prod([len(p) for p in pools], dtype=np.int64))
+        if self.sampling == "grid":
+            combos = list(itertools.product(*pools))
+        else:
+            n = int(self.n_models)  # type: ignore[arg-type]
+            if n > total:
+                raise ConfigError(f"n_models={n} exceeds the {total} distinct configs of the grid; "
+                                  "lower n_models or add values.")
+            rng = np.random.default_rng(self.seed)
+            flat = np.sort(rng.choice(total, size=n, replace=False))
+            shape = [len(p) for p in pools]
+            combos = [tuple(pools[j][i] for j, i in enumerate(np.unravel_index(k, shape)))
+                      for k in flat]
+        return [ModelConfig(**dict(zip(names, c, strict=True))) for c in combos]
+
+
+def load_grid(path_or_dict: str | os.PathLike | Mapping[str, Any]) -> Grid:
+    """Read and validate a grid from a YAML/JSON file (safe loaders only) or a dict.
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys, wrong types or values, or a file that does not parse.
+    FileNotFoundError
+        If the file does not exist.
+    """
+    if isinstance(path_or_dict, Mapping):
+        return Grid.from_dict(path_or_dict)
+    path = Path(path_or_dict)
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml  # a core dependency; safe_load builds plain Python objects only
+
+            data = yaml.safe_load(text)
+    except Exception as exc:
+        raise ConfigError(f"Could not parse the grid file {path}: {exc}. It must be YAML or "
+                          "JSON (a .json suffix selects JSON).") from exc
+    try:
+        return Grid.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
