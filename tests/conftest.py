@@ -33,3 +33,25 @@ def relu_activations(n_inputs: int, n_neurons: int, rank: int = 8, seed: int = 0
     g = np.random.default_rng(seed)
     a = g.normal(size=(n_inputs, rank)) @ g.normal(size=(rank, n_neurons)) + g.normal(size=(n_inputs, n_neurons))
     return np.maximum(a, 0).astype(np.float32)
+
+
+TINY_GRID = {
+    "name": "tiny",
+    "dataset": "mnist_sample",
+    "n_test": 300,
+    "hyperparameters": {"depth": [1, 2], "width": 12, "epochs": 1, "train_size": 300,
+                        "label_noise": [0.0, 0.5], "batch_size": 50},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo_path(tmp_path_factory: pytest.TempPathFactory):
+    """A 4-model zoo on the bundled MNIST sample, trained once per test session (~1 s).
+
+    Tests that modify a zoo must copy it first (``shutil.copytree``).
+    """
+    from topolens.zoo import train_zoo
+
+    path = tmp_path_factory.mktemp("zoo") / "tiny"
+    train_zoo(TINY_GRID, path, progress=False)
+    return path

@@ -1,4 +1,4 @@
-"""``topolens`` command: demo, analyze, persistence, layers, info.
+"""``topolens`` command: demo, analyze, persistence, layers, info, zoo.
 
 Every subcommand has ``--help``. Errors from bad input are printed as one clear line
 (exit code 2); unexpected errors keep their traceback.
@@ -346,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", parents=[common], help="versions, backends and device", description="Show versions, "
                        "available persistence backends and the compute device.")
     p.set_defaults(func=cmd_info)
+
+    from .zoo import add_zoo_parser
+
+    add_zoo_parser(sub, common)
     return parser
 
 

@@ -22,7 +22,11 @@ True
 from __future__ import annotations
 
 from .html import Block, Figure, Grid, KeyValue, RawHTML, Report, Section, Table, Text
-from .sections import activation_summary_table, add_activation_topology_section
+from .sections import (
+    activation_summary_table,
+    add_activation_topology_section,
+    add_gap_prediction_section,
+)
 
 __all__ = [
     "Block",
@@ -36,4 +40,5 @@ __all__ = [
     "Text",
     "activation_summary_table",
     "add_activation_topology_section",
+    "add_gap_prediction_section",
 ]

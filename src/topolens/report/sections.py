@@ -11,7 +11,7 @@ from ..topology import ActivationDiagrams
 from ..vectorize import summary_statistics
 from .html import Figure, Grid, KeyValue, Report, Section, Table, Text
 
-__all__ = ["activation_summary_table", "add_activation_topology_section"]
+__all__ = ["activation_summary_table", "add_activation_topology_section", "add_gap_prediction_section"]
 
 _COLUMNS = (
     "group", "neurons", "inputs", "dropped const.", "threshold", "H0 classes", "H1 classes",
@@ -97,3 +97,44 @@ def add_activation_topology_section(
                    caption=f"Betti curves of {group}: mean and range over {len(dgs)} resample(s)."),
         ]))
     return sec
+
+
+def add_gap_prediction_section(report: Report, result: Any, table: Any, *,
+                               title: str = "Generalization-gap prediction") -> Section:
+    """Add the predictor score table, predicted-vs-true scatters and feature correlations.
+
+    Parameters
+    ----------
+    report : Report
+    result : topolens.generalization.GapPrediction
+    table : topolens.generalization.FeatureTable
+    """
+    from ..viz import plot_feature_correlations, plot_gap_scatter
+
+    rows = result.rows()
+    best_baseline = max((r for r in rows if r["predictor"] not in
+                         ("topology", "topology_linear", "mean_gap")),
+                        key=lambda r: r["r2_mean"], default=None)
+    shown = [result.reference] + ([best_baseline["predictor"]] if best_baseline else [])
+    gaps = np.asarray(table.gaps)
+    intro = (
+        f"{len(table)} models. Each predictor regresses the gap (train minus test accuracy; "
+        f"here {gaps.min():.3f} to {gaps.max():.3f}, mean {gaps.mean():.3f}) on its features "
+        "under 5x2-fold cross-validation: R^2 on held-out folds, Kendall's tau of the "
+        "out-of-fold predictions, the PGDL conditional mutual information (minimum over "
+        "conditioning on up to two hyperparameters) and Dietterich's 5x2cv paired t-test of "
+        f"'{result.reference}' against each row (small p: the R^2 difference is unlikely "
+        "under equal skill).")
+    score_rows = [{k: (v if not isinstance(v, list) else ", ".join(map(str, v)))
+                   for k, v in r.items()} for r in rows]
+    blocks: list[Any] = [
+        Table(score_rows, caption="Gap predictors (5x2-fold cross-validation)"),
+        Grid([Figure(plot_gap_scatter(result, name),
+                     caption=f"{name}: out-of-fold prediction vs true gap") for name in shown]
+             + [Figure(plot_feature_correlations(result.per_feature),
+                       caption="Features most rank-correlated with the gap")]),
+        Table(result.per_feature[:30], caption="Per-feature Kendall tau and CMI with the gap "
+              "(30 strongest)"),
+        KeyValue(table.params.to_dict(), caption="Feature parameters"),
+    ]
+    return report.add_section(title, blocks, intro=intro)

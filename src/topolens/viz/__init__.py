@@ -14,6 +14,8 @@ plot_barcode
     One bar per class, grouped by homology dimension.
 plot_betti_curves
     Betti numbers against the filtration value, with a band over bootstrap resamples.
+plot_gap_scatter, plot_feature_correlations
+    Predicted against true generalization gap; feature-gap rank correlations.
 figure_to_png_bytes, figure_to_data_uri
     Render a figure to PNG bytes or a ``data:image/png;base64,...`` URI and close it.
 """
@@ -27,6 +29,7 @@ from .diagrams import (
     plot_betti_curves,
     plot_diagram,
 )
+from .generalization import plot_feature_correlations, plot_gap_scatter
 from .training import plot_training_history
 
 __all__ = [
@@ -35,5 +38,7 @@ __all__ = [
     "plot_barcode",
     "plot_betti_curves",
     "plot_diagram",
+    "plot_feature_correlations",
+    "plot_gap_scatter",
     "plot_training_history",
 ]

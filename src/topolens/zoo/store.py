@@ -298,12 +298,20 @@ def _write_model(folder: Path, config: ModelConfig, outcome: Any, dataset: str) 
 
 def _train_one(config_dict: dict[str, Any], zoo_dir: str, dataset: str, root: str | None,
                n_test: int | None, worker: bool) -> tuple[str, float]:
-    """Train one model and store it (runs in a worker process when n_jobs > 1)."""
-    if worker:
-        torch.set_num_threads(1)
-    config = ModelConfig.from_dict(config_dict)
-    data = load_zoo_data(dataset, root, n_test)
-    outcome = train_model(config, data)
+    """Train one model and store it (runs in a worker process when n_jobs > 1).
+
+    Training always uses one torch thread: float reductions then run in the same order
+    whatever ``n_jobs`` is, so a zoo is bit-for-bit the same with any number of workers.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = ModelConfig.from_dict(config_dict)
+        data = load_zoo_data(dataset, root, n_test)
+        outcome = train_model(config, data)
+    finally:
+        if not worker:
+            torch.set_num_threads(threads)
     _write_model(Path(zoo_dir) / "models" / config.model_id, config, outcome, dataset)
     return config.model_id, outcome.metrics["seconds"]
 
@@ -327,8 +335,8 @@ def train_zoo(
         ``n_test`` must match; models already there with a valid record are skipped,
         corrupt ones (reported with a warning) are retrained.
     n_jobs : int, default 1
-        Worker processes (joblib); ``-1`` for all cores. Each worker uses one torch
-        thread. Results do not depend on ``n_jobs``.
+        Worker processes (joblib); ``-1`` for all cores. Every model trains on one torch
+        thread, so the zoo is bit-for-bit the same for any ``n_jobs``.
     root : path-like, optional
         Data root (default ``TOPOLENS_DATA``).
     progress : bool

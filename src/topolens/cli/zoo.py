@@ -1,0 +1,157 @@
+"""``topolens zoo``: train a model zoo, extract features, predict the gap, write a report.
+
+::
+
+    topolens zoo train GRID --out ZOO [--data ROOT] [--jobs N]
+    topolens zoo features ZOO [--n-inputs 2000 --n-neurons 3000 --resamples 20 ...]
+    topolens zoo predict ZOO [feature options] [--json scores.json]
+    topolens zoo report ZOO [feature options] [--out DIR]
+
+``features``, ``predict`` and ``report`` share the feature options (defaults: the paper's
+scale) and the per-model feature cache, so running them in sequence computes features once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_zoo_parser"]
+
+
+def _feature_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("features (defaults: Ballester et al.'s scale)")
+    g.add_argument("--n-inputs", type=int, default=2000, help="fixed training inputs (default: %(default)s)")
+    g.add_argument("--n-neurons", type=int, default=3000, help="neurons per resample (default: %(default)s)")
+    g.add_argument("--resamples", type=int, default=20, help="neuron resamples averaged (default: %(default)s)")
+    g.add_argument("--max-dim", type=int, default=1, help="largest homology dimension (default: %(default)s)")
+    g.add_argument("--layers", nargs="+", help="layer names (default: every nn.ReLU)")
+    g.add_argument("--sampling", choices=("uniform", "max_activation"), default="uniform",
+                   help="neuron sampling scheme (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the input sample and resamples")
+    g.add_argument("--jobs", type=int, default=1, help="worker processes over models (-1: all cores)")
+    g.add_argument("--data", help="data root (default: $TOPOLENS_DATA)")
+    g.add_argument("--no-cache", action="store_true", help="recompute cached features")
+
+
+def _params(args: argparse.Namespace) -> Any:
+    from ..generalization import FeatureParams
+
+    return FeatureParams(n_inputs=args.n_inputs, n_neurons=args.n_neurons,
+                         n_resamples=args.resamples, max_dim=args.max_dim,
+                         layers=tuple(args.layers) if args.layers else None,
+                         neuron_sampling=args.sampling, data_seed=args.seed, seed=args.seed)
+
+
+def _table(args: argparse.Namespace) -> Any:
+    from ..generalization import zoo_features
+    from ..zoo import Zoo
+
+    zoo = Zoo.load(args.zoo)
+    return zoo_features(zoo, _params(args), n_jobs=args.jobs, root=args.data,
+                        cache=not args.no_cache, progress=not args.quiet)
+
+
+def _csv(table: Any) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    names = table.topological_names + table.baseline_names
+    hp = list(table.hyperparameters)
+    w.writerow(["model_id", "gap", *hp, *names])
+    for i, mid in enumerate(table.model_ids):
+        w.writerow([mid, repr(float(table.gaps[i])), *(table.hyperparameters[h][i] for h in hp),
+                    *(repr(float(v)) for v in table.topological[i]),
+                    *(repr(float(v)) for v in table.baselines[i])])
+    return buf.getvalue()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..zoo import train_zoo
+
+    zoo = train_zoo(args.grid, args.out, n_jobs=args.jobs, root=args.data, progress=not args.quiet)
+    g = zoo.gaps()
+    print(f"{len(zoo)} models in {Path(args.out).resolve()}; gap min {g.min():.4f}, "
+          f"mean {g.mean():.4f}, max {g.max():.4f}")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from .._io import atomic_write_text
+
+    table = _table(args)
+    out = Path(args.zoo) / "features" / table.params.key / "features.csv"
+    atomic_write_text(out, _csv(table))
+    print(f"{len(table)} models x {table.topological.shape[1]} topological + "
+          f"{table.baselines.shape[1]} baseline features; table written to {out.resolve()}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .._io import atomic_write_text
+    from ..generalization import predict_gap
+
+    result = predict_gap(_table(args), n_repeats=args.repeats, seed=args.cv_seed)
+    print(result.to_markdown())
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"predictors": result.rows(),
+                                                 "per_feature": result.per_feature}, indent=1))
+        print(f"scores written to {Path(args.json).resolve()}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..generalization import predict_gap
+    from ..report import KeyValue, Report, add_gap_prediction_section
+    from ..zoo import Zoo
+
+    table = _table(args)
+    result = predict_gap(table, n_repeats=args.repeats, seed=args.cv_seed)
+    zoo = Zoo.load(args.zoo)
+    rep = Report(f"Model zoo: {zoo.grid.name}", subtitle="Generalization-gap prediction from "
+                 "activation topology (Ballester et al., 2024)")
+    rep.add_section("Zoo", [KeyValue({"folder": str(Path(args.zoo).resolve()), "models": len(zoo),
+                                      "dataset": zoo.grid.dataset,
+                                      "varying hyperparameters": ", ".join(table.hyperparameters)},
+                                     caption="Zoo")])
+    add_gap_prediction_section(rep, result, table)
+    path = rep.write(Path(args.out) / "zoo-report.html")
+    print(f"report written to {path.resolve()}")
+    return 0
+
+
+def add_zoo_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register ``topolens zoo ...`` on the top-level subparsers."""
+    z = sub.add_parser("zoo", parents=[common], help="model zoos: train, features, gap prediction, report",
+                       description="Generalization-gap prediction over a population of models "
+                       "(Ballester et al. 2024). See 'topolens zoo COMMAND --help'.")
+    zsub = z.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND", required=True)
+
+    p = zsub.add_parser("train", parents=[common], help="train every model of a grid (resumable)",
+                        description="Train the models of a YAML/JSON grid (schema: topolens.zoo.grid) "
+                        "into a zoo folder. Finished models are skipped, so rerunning resumes.")
+    p.add_argument("grid", help="grid file (.yaml/.yml or .json)")
+    p.add_argument("--out", required=True, help="zoo folder")
+    p.add_argument("--data", help="data root (default: $TOPOLENS_DATA)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    p.set_defaults(func=cmd_train)
+
+    for name, func, help_ in (
+        ("features", cmd_features, "compute (or reuse cached) per-model features; write features.csv"),
+        ("predict", cmd_predict, "score gap predictors: R^2 (5x2 CV), Kendall tau, CMI, 5x2cv t-tests"),
+        ("report", cmd_report, "HTML report: predicted vs true gap, per-feature correlations"),
+    ):
+        p = zsub.add_parser(name, parents=[common], help=help_, description=help_ + ".")
+        p.add_argument("zoo", help="zoo folder made by 'topolens zoo train'")
+        _feature_args(p)
+        if name != "features":
+            p.add_argument("--repeats", type=int, default=5, help="repeats of 2-fold CV (default: 5)")
+            p.add_argument("--cv-seed", type=int, default=0, help="seed of the CV splits")
+        if name == "predict":
+            p.add_argument("--json", help="also write the scores to this JSON file")
+        if name == "report":
+            p.add_argument("--out", default="topolens-zoo-report", help="output folder")
+        p.set_defaults(func=func)

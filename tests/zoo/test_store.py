@@ -1,0 +1,128 @@
+"""The zoo folder: atomic records, resume, validation of corrupt records (topolens.zoo.store)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import TINY_GRID
+from topolens.exceptions import (
+    ConfigError,
+    CorruptRecordError,
+    TopolensWarning,
+    UntrustedCheckpointError,
+)
+from topolens.zoo import Zoo, load_grid, train_zoo
+from topolens.zoo import store as store_mod
+
+
+class Evil:
+    """Stands for arbitrary code in a pickle: torch.load(weights_only=True) must refuse it."""
+
+
+@pytest.fixture
+def zoo_copy(tiny_zoo_path, tmp_path):
+    dst = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo_path, dst)
+    return dst
+
+
+def test_zoo_holds_every_model_with_valid_records(tiny_zoo_path):
+    zoo = Zoo.load(tiny_zoo_path)
+    grid = load_grid(TINY_GRID)
+    assert len(zoo) == grid.size == 4
+    assert sorted(zoo.model_ids) == sorted(c.model_id for c in grid.configs())
+    assert set(zoo.hyperparameters()) == {"depth", "label_noise"}
+    assert np.allclose(zoo.gaps(), zoo.metric("train_accuracy") - zoo.metric("test_accuracy"))
+    rec = zoo[0]
+    states = rec.load_states()
+    assert set(states) == {"initial", "final"}
+    model = rec.load_model()
+    x = zoo.data().x_test[:5]
+    assert model(x).shape == (5, 10)
+    assert not any(tmp.name.endswith(".tmp") for tmp in tiny_zoo_path.rglob("*"))
+
+
+def test_rerun_trains_nothing_and_resumes_a_killed_run(zoo_copy, monkeypatch):
+    calls = []
+    real = store_mod.train_model
+
+    def counting(config, data):
+        calls.append(config.model_id)
+        return real(config, data)
+
+    monkeypatch.setattr(store_mod, "train_model", counting)
+    before = {r.model_id: r.weights_sha256 for r in Zoo.load(zoo_copy)}
+    train_zoo(TINY_GRID, zoo_copy, progress=False)
+    assert calls == []
+    # a run killed after writing weights but before the record: that model alone is redone
+    victim = sorted(before)[1]
+    (zoo_copy / "models" / victim / "record.json").unlink()
+    assert len(Zoo.load(zoo_copy)) == 3
+    zoo = train_zoo(TINY_GRID, zoo_copy, progress=False)
+    assert calls == [victim]
+    assert {r.model_id: r.weights_sha256 for r in zoo} == before  # deterministic retraining
+
+
+def test_corrupt_record_is_reported_by_path(zoo_copy):
+    victim = Zoo.load(zoo_copy).model_ids[0]
+    path = zoo_copy / "models" / victim / "record.json"
+    path.write_text(path.read_text()[:50])
+    with pytest.raises(CorruptRecordError, match=rf"{victim}.*record.json.*not valid JSON"):
+        Zoo.load(zoo_copy)
+    with pytest.warns(TopolensWarning, match="corrupt"):
+        zoo = Zoo.load(zoo_copy, strict=False)
+    assert len(zoo) == 3 and zoo.corrupt[0][0].name == victim
+    with pytest.warns(TopolensWarning, match="Retraining a corrupt model"):
+        assert len(train_zoo(TINY_GRID, zoo_copy, progress=False)) == 4
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda d: d["metrics"].__setitem__("gap", 0.9), "gap != train_accuracy - test_accuracy"),
+    (lambda d: d["metrics"].__setitem__("test_accuracy", float("nan")), "finite numbers"),
+    (lambda d: d["config"].__setitem__("width", 13), "do not match the config"),
+    (lambda d: d["config"].__setitem__("depht", 1), "invalid config"),
+    (lambda d: d.__setitem__("version", 99), "version"),
+])
+def test_inconsistent_records_are_refused(zoo_copy, damage, match):
+    victim = Zoo.load(zoo_copy).model_ids[0]
+    path = zoo_copy / "models" / victim / "record.json"
+    d = json.loads(path.read_text())
+    damage(d)
+    path.write_text(json.dumps(d))
+    with pytest.raises(CorruptRecordError, match=match):
+        Zoo.load(zoo_copy)
+
+
+def test_altered_weights_fail_the_checksum_and_pickles_are_untrusted(zoo_copy):
+    rec = Zoo.load(zoo_copy)[0]
+    w = rec.weights_path
+    w.write_bytes(w.read_bytes()[:-10])
+    with pytest.raises(CorruptRecordError, match="checksum"):
+        Zoo.load(zoo_copy)
+    w.write_bytes(pickle.dumps({"initial": Evil(), "final": {}}, protocol=2))
+    zoo = Zoo.load(zoo_copy, verify_weights=False)
+    with pytest.raises(UntrustedCheckpointError, match="weights_only=True"):
+        zoo[rec.model_id].load_states()
+
+
+def test_folder_of_another_data_set_is_refused(zoo_copy):
+    with pytest.raises(ConfigError, match="holds a zoo on 'mnist_sample'"):
+        train_zoo({**TINY_GRID, "n_test": 100}, zoo_copy, progress=False)
+    with pytest.raises(CorruptRecordError, match="not a zoo"):
+        Zoo.load(zoo_copy / "models")
+
+
+def test_parallel_workers_give_the_same_zoo(tiny_zoo_path, tmp_path):
+    zoo = train_zoo(TINY_GRID, tmp_path / "par", n_jobs=2, progress=False)
+    ref = Zoo.load(tiny_zoo_path)
+    assert zoo.model_ids == ref.model_ids
+    for a, b in zip(zoo, ref, strict=True):
+        sa, sb = a.load_states()["final"], b.load_states()["final"]
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert a.metrics["gap"] == b.metrics["gap"]
