@@ -52,3 +52,13 @@ def test_training_is_deterministic_and_measures_the_gap():
     assert m["gap"] == pytest.approx(m["train_accuracy"] - m["test_accuracy"])
     assert m["n_train"] == 200 and len(a.history["train_loss"]) == 2
     assert not torch.equal(a.initial_state["fc1.weight"], a.model.state_dict()["fc1.weight"])
+
+
+def test_training_stops_at_the_target_accuracy():
+    data = load_zoo_data("mnist_sample", None, 100)
+    c = ModelConfig(depth=1, width=32, epochs=50, train_size=100, learning_rate=0.1,
+                    stop_train_accuracy=0.9)
+    out = train_model(c, data)
+    acc = out.history["train_accuracy"]
+    assert acc[-1] >= 0.9 and all(a < 0.9 for a in acc[:-1])
+    assert out.metrics["epochs_run"] == len(acc) < 50

@@ -169,7 +169,7 @@ def topological_features(model: nn.Module, x: Any, params: FeatureParams = PAPER
             max_dim=params.max_dim, seed=params.seed, device=device)
     for w in caught:  # dead ReLUs are common in a zoo: log them, do not flood the terminal
         if issubclass(w.category, ConstantNeuronWarning):
-            logger.info("%s", w.message)
+            logger.debug("%s", w.message)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     dims = tuple(range(params.max_dim + 1))

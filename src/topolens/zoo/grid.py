@@ -30,7 +30,8 @@ learning_rate     > 0        0.01
 momentum          [0, 1)     0.9         SGD only
 optimizer         str        ``sgd``     ``sgd`` or ``adam``
 batch_size        int >= 1   64
-epochs            int >= 1   10
+epochs            int >= 1   10          epochs (the maximum with ``stop_train_accuracy``)
+stop_train_accuracy (0, 1]   none        stop once an epoch's training accuracy reaches it
 train_size        int >= 1   all         training images (a seeded random subset)
 label_noise       [0, 1]     0.0         fraction of training labels replaced at random
 seed              int >= 0   0           initialisation, shuffling, subset and noise
@@ -84,6 +85,7 @@ class ModelConfig:
     optimizer: str = "sgd"
     batch_size: int = 64
     epochs: int = 10
+    stop_train_accuracy: float | None = None
     train_size: int | None = None
     label_noise: float = 0.0
     seed: int = 0
@@ -122,6 +124,7 @@ _FLOAT = {  # name: (low, high, high inclusive)
     "learning_rate": (0.0, np.inf, False),
     "momentum": (0.0, 1.0, False),
     "label_noise": (0.0, 1.0, True),
+    "stop_train_accuracy": (0.0, 1.0, True),
 }
 
 
@@ -145,11 +148,13 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"Hyperparameter {name!r} must be an integer >= {_INT[name]}, "
                               f"found {value!r}.")
         return int(value)
+    if value is None and name == "stop_train_accuracy":
+        return None
     low, high, high_incl = _FLOAT[name]
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigError(f"Hyperparameter {name!r} must be a number, found {value!r}.")
     v = float(value)
-    strict_low = name == "learning_rate"
+    strict_low = name in ("learning_rate", "stop_train_accuracy")
     ok = (v > low if strict_low else v >= low) and (v <= high if high_incl else v < high)
     if not ok:
         interval = f"{'(' if strict_low else '['}{low}, {high}{']' if high_incl else ')'}"

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 FORMAT = "topolens-zoo"
 VERSION = 1
 _METRICS = ("train_accuracy", "train_loss", "train_accuracy_clean", "test_accuracy",
-            "test_loss", "gap", "loss_gap", "seconds", "n_parameters", "n_train")
+            "test_loss", "gap", "loss_gap", "seconds", "n_parameters", "n_train", "epochs_run")
 
 
 def _sha256(path: Path) -> str:

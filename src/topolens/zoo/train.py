@@ -211,7 +211,11 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
         ``metrics`` holds ``train_accuracy``, ``train_loss`` (on the labels trained with),
         ``train_accuracy_clean`` (same images, true labels), ``test_accuracy``,
         ``test_loss``, ``gap = train_accuracy - test_accuracy``, ``loss_gap``,
-        ``seconds`` and ``n_parameters``; ``history`` the per-epoch training loss.
+        ``seconds``, ``n_parameters``, ``n_train`` and ``epochs_run``; ``history`` the
+        per-epoch training loss and accuracy (running, in training mode). With
+        ``stop_train_accuracy`` training stops after the first epoch whose running
+        training accuracy reaches it (PGDL trained its models to a training-accuracy
+        criterion), else after ``epochs``.
     """
     t0 = time.perf_counter()
     idx, y_used = training_subset(config, data.y_train.numpy())
@@ -227,17 +231,18 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
     else:
         opt = torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(int(config.seed) * 7919 + 17)
-    history: dict[str, list[float]] = {"train_loss": []}
+    history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": []}
     model.train()
     for _epoch in range(config.epochs):
         order = torch.randperm(len(x), generator=gen)
-        total, count = 0.0, 0
+        total, correct, count = 0.0, 0, 0
         for s in range(0, len(x), config.batch_size):
             b = order[s:s + config.batch_size]
             if len(b) < 2 and config.batch_norm:
                 continue  # batch norm cannot normalise a single sample
             opt.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(x[b]), y[b])
+            out = model(x[b])
+            loss = nn.functional.cross_entropy(out, y[b])
             lv = float(loss.detach())
             if not math.isfinite(lv):
                 raise InvalidInputError(
@@ -246,8 +251,13 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
             loss.backward()
             opt.step()
             total += lv * len(b)
+            correct += int((out.detach().argmax(1) == y[b]).sum())
             count += len(b)
         history["train_loss"].append(total / max(count, 1))
+        history["train_accuracy"].append(correct / max(count, 1))
+        if (config.stop_train_accuracy is not None
+                and history["train_accuracy"][-1] >= config.stop_train_accuracy):
+            break
     train_acc, train_loss = evaluate_model(model, x, y)
     clean_acc, _ = evaluate_model(model, x, data.y_train[torch.from_numpy(idx)])
     test_acc, test_loss = evaluate_model(model, data.x_test, data.y_test)
@@ -257,6 +267,7 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
         "loss_gap": test_loss - train_loss, "seconds": time.perf_counter() - t0,
         "n_parameters": float(sum(p.numel() for p in model.parameters())),
         "n_train": float(len(idx)),
+        "epochs_run": float(len(history["train_loss"])),
     }
     logger.debug("trained %s: %s", config.model_id, metrics)
     return TrainOutcome(model, initial, metrics, history)
