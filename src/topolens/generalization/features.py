@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 
 from .._io import atomic_path, atomic_write_text
+from .._parallel import run_jobs
 from .._validation import check_int
 from ..exceptions import ConstantNeuronWarning, CorruptRecordError, InvalidInputError
 from .baselines import BASELINE_NAMES, baseline_measures
@@ -298,25 +299,11 @@ def zoo_features(zoo: Any, params: FeatureParams = PAPER_PARAMS, *, n_jobs: int 
     todo = [r for r in zoo if not cache or _read_cache(_cache_file(zoo, params, r.model_id), r) is None]
     logger.info("features %s: %d of %d models to compute", params.key, len(todo), len(zoo))
     if todo:
-        from tqdm.auto import tqdm
-
-        root_s = None if root is None else str(root)
         zoo.data(root)  # fail early if the data set is missing
-        args = [(r, str(zoo.path), params, zoo.grid.dataset, root_s, zoo.grid.n_test) for r in todo]
-        bar = tqdm(total=len(todo), desc="zoo features", unit="model", disable=not progress)
-        try:
-            if n_jobs == 1:
-                for a in args:
-                    _features_job(*a, worker=False)
-                    bar.update()
-            else:
-                from joblib import Parallel, delayed
-
-                run = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-                for _ in run(delayed(_features_job)(*a, worker=True) for a in args):
-                    bar.update()
-        finally:
-            bar.close()
+        root_s = None if root is None else str(root)
+        run_jobs(_features_job,
+                 [(r, str(zoo.path), params, zoo.grid.dataset, root_s, zoo.grid.n_test) for r in todo],
+                 n_jobs=n_jobs, desc="zoo features", unit="model", progress=progress)
     rows = []
     for r in zoo:
         d = _read_cache(_cache_file(zoo, params, r.model_id), r)

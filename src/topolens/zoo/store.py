@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .._parallel import run_jobs
 from ..exceptions import ConfigError, CorruptRecordError, TopolensWarning, UntrustedCheckpointError
 from .grid import HYPERPARAMETERS, Grid, ModelConfig, load_grid
 from .train import ZooData, build_model, load_zoo_data, train_model
@@ -373,23 +374,8 @@ def train_zoo(
     logger.info("zoo %s: %d models to train, %d already done", out, len(todo),
                 (grid.size if configs is None else len(configs)) - len(todo))
     if todo:
-        from tqdm.auto import tqdm
-
         root_s = None if root is None else str(root)
         load_zoo_data(grid.dataset, root_s, grid.n_test)  # fail early if the data is missing
-        bar = tqdm(total=len(todo), desc="training zoo", unit="model", disable=not progress)
-        args = [(c.to_dict(), str(out), grid.dataset, root_s, grid.n_test) for c in todo]
-        try:
-            if n_jobs == 1:
-                for a in args:
-                    _train_one(*a, worker=False)
-                    bar.update()
-            else:
-                from joblib import Parallel, delayed
-
-                jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-                for _ in jobs(delayed(_train_one)(*a, worker=True) for a in args):
-                    bar.update()
-        finally:
-            bar.close()
+        run_jobs(_train_one, [(c.to_dict(), str(out), grid.dataset, root_s, grid.n_test) for c in todo],
+                 n_jobs=n_jobs, desc="training zoo", unit="model", progress=progress)
     return Zoo.load(out)
