@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2 --timeout 600
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.topolens-installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench study clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: setup
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/bench_homology.py
+
+# the generalization-gap study (issue 3): needs Fashion-MNIST under $TOPOLENS_DATA; ~10 min on 2 cores
+study: setup
+	$(PY) benchmarks/study_generalization.py --jobs 2
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
