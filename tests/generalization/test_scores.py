@@ -111,9 +111,21 @@ def test_cmi_gap_ties_dropped_and_hparam_formats_agree():
     # pairs (0,2) (0,3) (1,3) (2,3) concordant, (1,2) discordant; (0,1) has equal gaps
     assert r1.unconditional == pytest.approx(1 - _hb(4 / 5) / LN2)
     assert set(r1.per_set) == {("A",), ("B",), ("A", "B")}
-    # no two models agree on both A and B -> no pairs -> nan, ignored by the minimum
+    # PGDL conditioning: a pair's group is (values of model i, values of model j).
+    # A: groups (x,y) and (y,x) hold the 4 cross pairs, whose gap order A fixes (H = 0);
+    #    group (y,y) holds pair (2,3) in both orientations, concordant: MI = H = ln 2.
+    assert r1.per_set[("A",)] == pytest.approx(1.0)
+    # B: (1,1) <- pair (0,2) and (2,2) <- pair (1,3), concordant (2 oriented pairs each,
+    #    MI = H = ln 2); (1,2) <- (0,3) (-,-), (2,3) (-,-) and (2,1) reversed (-,+), so
+    #    V_mu is constant there (MI 0) and H = H_b(1/3); (2,1) mirrors it. Weights 2,2,3,3.
+    cmi_b = 0.4 * LN2 / (0.4 * LN2 + 0.6 * _hb(1 / 3))
+    assert r1.per_set[("B",)] == pytest.approx(cmi_b)
+    # each model has its own (A, B): every group holds one oriented pair, H = 0 -> nan
     assert math.isnan(r1.per_set[("A", "B")])
-    assert r1.argmin in {("A",), ("B",)}
+    assert math.isnan(r1.score) and r1.argmin == ()
+    r3 = conditional_mutual_information([1, 3, 2, 4], gap, rows, min_group_pairs=1,
+                                        max_conditioning=1)
+    assert r3.score == pytest.approx(cmi_b) and r3.argmin == ("B",)
 
 
 def _zoo(n=200, seed=0):

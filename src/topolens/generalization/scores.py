@@ -108,13 +108,15 @@ class CMIResult:
     Attributes
     ----------
     score : float
-        Minimum of ``per_set`` over the conditioning sets (``nan`` if no set had usable pairs;
-        equal to ``unconditional`` when there are no conditioning sets).
+        Minimum of ``per_set`` over the conditioning sets of the largest size (``nan`` if no
+        such set had usable pairs; equal to ``unconditional`` when there are no conditioning
+        sets).
     unconditional : float
         Normalised mutual information without conditioning, in ``[0, 1]``.
     per_set : dict
         Normalised conditional mutual information of each conditioning set (a tuple of
-        hyperparameter names); ``nan`` where no assignment group had enough pairs.
+        hyperparameter names); ``nan`` where no group had enough pairs or the conditioning
+        fixes the gap ordering of every pair (no entropy left to explain).
     argmin : tuple of str
         The conditioning set attaining ``score`` (``()`` when it is the unconditional value).
     n_pairs : int
@@ -174,13 +176,15 @@ def _encode_hparams(hparams: Hyperparameters, n: int) -> tuple[list[str], np.nda
 def _normalised_cmi(
     group: np.ndarray, cell: np.ndarray, n_groups: int, min_group_pairs: int
 ) -> float:
-    """I(V_mu; V_g | U) / H(V_g | U) from pair group labels and (V_mu, V_g) cell indices."""
+    """``sum_u p(u) I(V_mu; V_g | u) / sum_u p(u) H(V_g | u)`` from oriented pairs.
+
+    ``group`` labels each oriented pair with its conditioning value ``u``; ``cell`` indexes
+    its ``(V_mu, V_g)`` combination as ``(v_mu + 1) * 2 + (v_g > 0)``.
+    """
     counts = np.bincount(group * 6 + cell, minlength=n_groups * 6).reshape(n_groups, 3, 2)
     counts = counts[counts.sum(axis=(1, 2)) >= min_group_pairs].astype(np.float64)
     if counts.shape[0] == 0:
         return float("nan")
-    # both orientations of every pair: (V_mu, V_g) and (-V_mu, -V_g); independent of model order
-    counts = counts + counts[:, ::-1, ::-1]
     n_g = counts.sum(axis=(1, 2))
     p = counts / n_g[:, None, None]
     p_mu, p_g = p.sum(axis=2), p.sum(axis=1)
@@ -190,7 +194,7 @@ def _normalised_cmi(
         h_g = -np.where(p_g > 0, p_g * np.log(np.where(p_g > 0, p_g, 1.0)), 0.0).sum(axis=1)
     w = n_g / n_g.sum()
     h = float(w @ h_g)
-    if h <= 0:  # unreachable with symmetrised pairs (H = log 2); kept as a guard
+    if h <= 0:  # the conditioning fixes the gap ordering of every pair: nothing to explain
         return float("nan")
     return float(np.clip((w @ mi) / h, 0.0, 1.0))
 
@@ -206,17 +210,26 @@ def conditional_mutual_information(
 ) -> CMIResult:
     """Conditional mutual information score of a measure (Jiang et al. 2019 sec. 6; PGDL).
 
-    For every unordered pair of models ``(i, j)`` let ``V_g = sign(g_i - g_j)`` and
-    ``V_mu = sign(mu_i - mu_j)``. Each pair is counted in both orientations, so the result
-    does not depend on the order of the models and ``H(V_g) = log 2``. For a conditioning set
-    ``S`` of hyperparameters only pairs whose two models agree on every hyperparameter in
-    ``S`` are used; they are grouped by their shared assignment ``U_S`` and
+    Over the ordered pairs of distinct models ``(i, j)`` let ``V_g = sign(g_i - g_j)`` and
+    ``V_mu = sign(mu_i - mu_j)`` (every unordered pair counts in both orientations, so the
+    result does not depend on the order of the models). As in the PGDL scoring program, the
+    conditioning variable of a set ``S`` of hyperparameters is the *pair* of assignments
+    ``U_S = (S-values of model i, S-values of model j)``: pairs whose hyperparameters in
+    ``S`` fix the gap ordering (e.g. a larger training set always generalizing better) carry
+    no entropy, so a measure that only tracks those hyperparameters scores near 0. Then
 
     ``CMI_S = sum_u p(u) I(V_mu; V_g | U_S = u) / sum_u p(u) H(V_g | U_S = u)``
 
-    with ``p(u)`` the fraction of those pairs in group ``u``; it lies in ``[0, 1]``.
-    The score is the minimum of ``CMI_S`` over all sets with ``1 <= |S| <= max_conditioning``
-    (the PGDL choice); the unconditional value (``S`` empty) is reported separately.
+    with ``p(u)`` the fraction of pairs with ``U_S = u``; it lies in ``[0, 1]``. The score
+    is the minimum of ``CMI_S`` over the sets of size ``max_conditioning`` (PGDL: all pairs
+    of distinct hyperparameters; fewer if fewer hyperparameters are given). ``per_set``
+    holds every set of size ``1 .. max_conditioning``; the unconditional value (``S``
+    empty) is reported separately.
+
+    Differences from the PGDL program, all deliberate: pairs of a model with itself and
+    pairs with equal gaps are left out (PGDL counts them as "-"), groups are weighted by
+    their share of pairs (Jiang et al. 2019's definition; PGDL averages groups equally) and
+    groups with fewer than ``min_group_pairs`` pairs are skipped.
 
     Parameters
     ----------
@@ -231,8 +244,8 @@ def conditional_mutual_information(
         symbol (which carries no information about ``V_g``). Pairs with equal gaps are
         always dropped.
     min_group_pairs : int, default 2
-        Assignment groups with fewer usable pairs are left out of the average (a single pair
-        is always "perfectly predicted"). A set with no group left gets ``nan``.
+        Conditioning groups with fewer oriented pairs are left out of the average (a single
+        pair is always "perfectly predicted"). A set with no group left gets ``nan``.
 
     Returns
     -------
@@ -259,19 +272,23 @@ def conditional_mutual_information(
             f"no pair of the {n} models has {what}, so the score is undefined. Use more models "
             "with distinct gaps" + (", or tie='half'." if tie == "drop" else ".")
         )
+    # both orientations: (i, j) with (v_mu, v_g) and (j, i) with (-v_mu, -v_g)
+    first, second = np.concatenate([i, j]), np.concatenate([j, i])
+    v_mu, v_g = np.concatenate([v_mu, -v_mu]), np.concatenate([v_g, -v_g])
     cell = (v_mu + 1) * 2 + (v_g > 0)
 
-    unconditional = _normalised_cmi(np.zeros(i.size, np.int64), cell, 1, min_group_pairs)
+    unconditional = _normalised_cmi(np.zeros(first.size, np.int64), cell, 1, min_group_pairs)
     per_set: dict[tuple[str, ...], float] = {}
-    for size in range(1, min(max_conditioning, len(names)) + 1):
+    top = min(max_conditioning, len(names))
+    for size in range(1, top + 1):
         for cols in itertools.combinations(range(len(names)), size):
             _, label = np.unique(codes[:, cols], axis=0, return_inverse=True)
             label = label.ravel()
-            agree = label[i] == label[j]
+            n_values = int(label.max()) + 1
             per_set[tuple(names[c] for c in cols)] = _normalised_cmi(
-                label[i][agree], cell[agree], int(label.max()) + 1, min_group_pairs
-            )
-    finite = {s: v for s, v in per_set.items() if np.isfinite(v)}
+                label[first] * n_values + label[second], cell, n_values * n_values,
+                min_group_pairs)
+    finite = {s: v for s, v in per_set.items() if len(s) == top and np.isfinite(v)}
     if not per_set:
         score, argmin = unconditional, ()
     elif finite:
