@@ -85,3 +85,11 @@ def test_parameter_validation_and_layers(zoo):
 
     with pytest.raises(InvalidInputError, match=r"no nn\.ReLU"):
         hidden_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
+
+
+def test_a_failing_model_is_named(zoo):
+    bad = FeatureParams(**{**SMALL.to_dict(), "layers": ("nope",)})
+    from topolens.exceptions import LayerNotFoundError
+
+    with pytest.raises(LayerNotFoundError, match=rf"model {zoo[0].model_id}.*nope"):
+        zoo_features(zoo, bad, progress=False)

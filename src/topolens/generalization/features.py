@@ -37,7 +37,7 @@ import torch.nn as nn
 from .._io import atomic_path, atomic_write_text
 from .._parallel import run_jobs
 from .._validation import check_int
-from ..exceptions import ConstantNeuronWarning, CorruptRecordError, InvalidInputError
+from ..exceptions import ConstantNeuronWarning, CorruptRecordError, InvalidInputError, TopolensError
 from .baselines import BASELINE_NAMES, baseline_measures
 
 __all__ = [
@@ -266,7 +266,10 @@ def _features_job(record: Any, zoo_path: str, params: FeatureParams, dataset: st
     if worker:
         torch.set_num_threads(1)
     data = load_zoo_data(dataset, root, n_test)
-    feats = model_features(record, data, params)
+    try:
+        feats = model_features(record, data, params)
+    except TopolensError as exc:  # say which model failed; the others' caches are kept
+        raise type(exc)(f"model {record.model_id} ({record.path}): {exc}") from exc
     path = Path(zoo_path) / "features" / params.key / f"{record.model_id}.npz"
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
