@@ -113,3 +113,43 @@ def test_max_activation_ignores_inputs_where_all_neurons_are_off():
     a[:600] = 0.0
     picks = [sample_neurons(a, 5, np.random.default_rng(s), scheme="max_activation") for s in range(100)]
     assert sum(0 in p for p in picks) < 40  # column 0 was picked ~always when zero rows counted for it
+
+
+def test_n_jobs_gives_identical_results(acts):
+    kw = dict(n_inputs=200, n_neurons=30, n_resamples=3, seed=5)
+    one = activation_persistence(acts, **kw)
+    two = activation_persistence(acts, n_jobs=2, **kw)
+    assert one.groups == two.groups and one.params == two.params
+    for g in one.groups:
+        for a, b in zip(one[g], two[g], strict=True):
+            assert a.allclose(b, atol=0) and a.metadata == b.metadata
+        for x, y in zip(one.neuron_indices[g] + one.input_indices[g],
+                        two.neuron_indices[g] + two.input_indices[g], strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert len(activation_persistence(acts, n_jobs=-1, n_resamples=2)["a"]) == 2
+
+
+def test_n_jobs_lowered_to_fit_the_memory_budget(acts, caplog):
+    from topolens.homology import estimate_rips_memory
+
+    one = estimate_rips_memory(60, 1) + 8 * 300 * 60
+    with caplog.at_level("INFO", logger="topolens.topology"):
+        res = activation_persistence(acts, layers=["a"], n_resamples=2, n_jobs=2, memory_limit=int(1.5 * one))
+    assert "n_jobs lowered from 2 to 1" in caplog.text
+    ref = activation_persistence(acts, layers=["a"], n_resamples=2)
+    assert all(x.allclose(y, atol=0) for x, y in zip(res["a"], ref["a"], strict=True))
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True])
+def test_bad_n_jobs(acts, n_jobs):
+    with pytest.raises(InvalidInputError, match="n_jobs"):
+        activation_persistence(acts, n_jobs=n_jobs)
+
+
+def test_certified_threshold_is_the_full_diagram(acts):
+    kw = dict(layers=["a"], n_inputs=250, n_resamples=2, seed=1)
+    cert = activation_persistence(acts, threshold="certified", **kw)
+    full = activation_persistence(acts, threshold=None, **kw)  # 60 neurons: plain full run
+    for c, f in zip(cert["a"], full["a"], strict=True):
+        assert c.allclose(f, atol=0) and c.metadata["threshold_mode"] == "certified"
+        assert c.metadata["complete"] and c.metadata["threshold"] is None

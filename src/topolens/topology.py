@@ -21,7 +21,7 @@ from ._validation import check_activations, check_choice, check_int
 from .diagrams import PersistenceDiagrams
 from .dissimilarity import _constant_mask, _warn_constant, pairwise_dissimilarity
 from .exceptions import InvalidInputError, LayerNotFoundError, ShapeError
-from .homology import rips_persistence
+from .homology import estimate_rips_memory, memory_budget, rips_persistence
 
 __all__ = ["ActivationDiagrams", "activation_persistence", "sample_neurons"]
 
@@ -131,6 +131,17 @@ def _as_groups(activations: Any, layers: Sequence[str] | None, group: str) -> di
     return {n: {n: a} for n, a in arrays.items()}
 
 
+def _resolve_jobs(n_jobs: int | None) -> int:
+    """``None`` -> 1, ``-1`` -> the number of CPU cores, else a positive int."""
+    import os
+
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
+        raise InvalidInputError(f"n_jobs must be None, -1 or a positive int; found {n_jobs!r}.")
+    return max(1, os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
+
+
 def activation_persistence(
     activations: Any,
     *,
@@ -142,13 +153,14 @@ def activation_persistence(
     neuron_sampling: Literal["uniform", "max_activation"] = "uniform",
     max_dim: int = 1,
     metric: str = "abs_correlation",
-    threshold: float | Literal["auto"] | None = None,
+    threshold: float | Literal["auto", "certified"] | None = None,
     constant: Literal["drop", "zero", "raise"] = "drop",
     backend: str = "auto",
     seed: int = 0,
     device: Any = None,
     memory_limit: Any = "auto",
     progress: bool = False,
+    n_jobs: int | None = None,
 ) -> ActivationDiagrams:
     """Persistent homology of neurons under ``1 - |corr|`` (Ballester et al. 2024).
 
@@ -176,11 +188,13 @@ def activation_persistence(
         Largest homology dimension (the paper: 1).
     metric : {"abs_correlation", "correlation", "cosine", "euclidean"}
         Dissimilarity between neurons; ``"abs_correlation"`` is ``1 - |corr|``.
-    threshold : float, "auto" or None
+    threshold : float, "auto", "certified" or None
         Passed to :func:`topolens.homology.rips_persistence`. Default ``None``: the exact,
-        complete diagram. ``"auto"`` is often faster, with every reported bar exact, but can
-        miss a bar born after its final threshold (``metadata["complete"]`` says when that
-        is ruled out); see ``benchmarks/README.md`` for when it pays off.
+        complete diagram, computed for ``max_dim == 1`` and at least
+        :data:`~topolens.homology.CERTIFY_MIN_POINTS` neurons from a certified truncated
+        filtration (same diagram, about twice as fast on real activations; ``"certified"``
+        forces it at any size). ``"auto"`` can miss a bar born after its final threshold
+        (``metadata["complete"]`` says when that is ruled out); see ``benchmarks/README.md``.
     constant : {"drop", "zero", "raise"}
         Constant neurons: dropped (default: a dead neuron carries no correlation and would
         add an H0 bar of length 1), kept at dissimilarity 1 (``"zero"``), or an error.
@@ -189,6 +203,14 @@ def activation_persistence(
         depend on which other groups are computed.
     progress : bool
         Show a tqdm progress bar.
+    n_jobs : int, optional
+        Resamples computed at the same time, in threads (the persistence engine, gudhi's
+        Ripser, and torch release the GIL; threads measured as fast as processes and need no
+        copies). ``None`` or 1: one at a time; -1: one per CPU core. The results are the same
+        and in the same order for any ``n_jobs``: every resample's inputs and neurons are
+        drawn in this process from its own seeded stream. With a ``memory_limit``, the
+        budget is shared: ``n_jobs`` is lowered until ``n_jobs`` times the estimated peak of
+        one resample fits, and each resample is checked against its share.
 
     Returns
     -------
@@ -202,6 +224,20 @@ def activation_persistence(
     n_inputs = check_int(n_inputs, "n_inputs", minimum=2, allow_none=True)
     n_neurons = check_int(n_neurons, "n_neurons", minimum=2, allow_none=True)
     groups = _as_groups(activations, layers, group)
+    jobs = _resolve_jobs(n_jobs)
+    job_limit = memory_limit
+    budget = memory_budget(memory_limit) if jobs > 1 else None
+    if budget is not None:
+        widest = max(sum(int(np.shape(a)[1]) for a in parts.values()) for parts in groups.values())
+        n_pts = min(n_neurons or widest, widest)
+        rows_max = max(int(np.shape(next(iter(p.values())))[0]) for p in groups.values())
+        one = estimate_rips_memory(n_pts, max_dim) + 8 * min(n_inputs or rows_max, rows_max) * widest
+        fit = max(1, budget // max(one, 1))
+        if fit < jobs:
+            logger.info("n_jobs lowered from %d to %d: one resample may need %.2f GiB of %.2f GiB",
+                        jobs, fit, one / 2**30, budget / 2**30)
+            jobs = int(fit)
+        job_limit = budget // jobs if jobs > 1 else memory_limit
 
     result = ActivationDiagrams(diagrams={}, params=dict(
         group=group, n_inputs=n_inputs, n_neurons=n_neurons, n_resamples=n_resamples,
@@ -210,12 +246,14 @@ def activation_persistence(
     ))
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(groups) * n_resamples, desc="activation persistence", disable=not progress)
-    try:
+    const_counts: dict[str, list[tuple[int, int]]] = {name: [] for name in groups}
+    for name in groups:
+        result.diagrams[name], result.input_indices[name], result.neuron_indices[name] = [], [], []
+
+    def tasks():
+        """Draw every resample's inputs and neurons here, in order, from its own stream."""
         for name, parts in groups.items():
-            result.diagrams[name], result.input_indices[name], result.neuron_indices[name] = [], [], []
             n_total = int(np.shape(next(iter(parts.values())))[0])
-            const_counts: list[tuple[int, int]] = []
             for r in range(n_resamples):
                 rng = np.random.default_rng([seed, zlib.crc32(name.encode()), r])
                 rows = (np.arange(n_total) if n_inputs is None or n_inputs >= n_total
@@ -232,7 +270,7 @@ def activation_persistence(
                             f"{n_const} neuron(s) of {name!r} are constant on the sampled inputs; "
                             "use constant='drop' (default) or 'zero'."
                         )
-                    const_counts.append((n_const, sub.shape[1]))
+                    const_counts[name].append((n_const, sub.shape[1]))
                     keep = np.flatnonzero(~const)
                 if keep.size < 2:
                     raise InvalidInputError(
@@ -240,24 +278,49 @@ def activation_persistence(
                         "at least 2 are needed. Use more inputs or another layer (dead layer?)."
                     )
                 pick = keep[sample_neurons(sub[:, keep], n_neurons or keep.size, rng, scheme=neuron_sampling)]
-                d = pairwise_dissimilarity(sub[:, pick], metric, points="neurons", device=device,
-                                           memory_limit=memory_limit,
-                                           **({"constant": "zero"} if metric in ("abs_correlation", "correlation") else {}))
-                dg = rips_persistence(
-                    d, max_dim, threshold=threshold, backend=backend, memory_limit=memory_limit,
-                    metadata={"dissimilarity": metric, "points": "neurons", "group": name,
-                              "resample": r, "n_inputs": int(rows.size), "n_neurons": int(pick.size),
-                              "n_constant_dropped": n_const, "seed": seed},
-                )
-                result.diagrams[name].append(dg)
-                result.input_indices[name].append(rows)
-                result.neuron_indices[name].append(pick)
-                bar.update(1)
-                logger.debug("%s resample %d: %r", name, r, dg)
-            if any(c for c, _ in const_counts):  # one warning per group, not per resample
-                worst = max(const_counts)
+                yield name, r, rows, pick, n_const, np.ascontiguousarray(sub[:, pick])
+
+    def one(name: str, r: int, rows: np.ndarray, pick: np.ndarray, n_const: int, a: np.ndarray):
+        d = pairwise_dissimilarity(a, metric, points="neurons", device=device, memory_limit=job_limit,
+                                   **({"constant": "zero"} if metric in ("abs_correlation", "correlation") else {}))
+        dg = rips_persistence(
+            d, max_dim, threshold=threshold, backend=backend, memory_limit=job_limit,
+            metadata={"dissimilarity": metric, "points": "neurons", "group": name,
+                      "resample": r, "n_inputs": int(rows.size), "n_neurons": int(pick.size),
+                      "n_constant_dropped": n_const, "seed": seed},
+        )
+        return name, rows, pick, dg
+
+    bar = tqdm(total=len(groups) * n_resamples, desc="activation persistence", disable=not progress)
+    torch_threads = 0
+    try:
+        if jobs == 1:
+            outputs: Any = (one(*task) for task in tasks())
+        else:
+            import torch
+            from joblib import Parallel, delayed
+
+            # each resample's torch work on its share of the cores, not all of them at once
+            # (oversubscribed threads slowed the persistence engine of the other resample)
+            torch_threads = torch.get_num_threads()
+            torch.set_num_threads(max(1, torch_threads // jobs))
+            outputs = Parallel(n_jobs=jobs, prefer="threads", return_as="generator")(
+                delayed(one)(*task) for task in tasks())
+        for name, rows, pick, dg in outputs:
+            result.diagrams[name].append(dg)
+            result.input_indices[name].append(rows)
+            result.neuron_indices[name].append(pick)
+            bar.update(1)
+            logger.debug("%s resample %d: %r", name, dg.metadata["resample"], dg)
+        for name, counts in const_counts.items():
+            if any(c for c, _ in counts):  # one warning per group, not per resample
+                worst = max(counts)
                 _warn_constant(worst[0], worst[1], "drop", context=f" of {name!r} (worst resample)",
                                stacklevel=3)
     finally:
         bar.close()
+        if torch_threads:
+            import torch
+
+            torch.set_num_threads(torch_threads)
     return result

@@ -1,10 +1,12 @@
 """Persistent homology engines: Vietoris-Rips (native H0, gudhi, ripser, giotto-ph)."""
 
+from .certify import h1_certificate, undominated_edges
 from .h0 import minimum_spanning_tree, rips_h0
-from .memory import available_memory, check_memory, estimate_rips_memory
+from .memory import available_memory, check_memory, estimate_rips_memory, memory_budget
 from .rips import (
     AUTO_QUANTILES,
     BACKENDS,
+    CERTIFY_MIN_POINTS,
     distance_quantile,
     distance_quantiles,
     enclosing_radius,
@@ -14,13 +16,17 @@ from .rips import (
 __all__ = [
     "AUTO_QUANTILES",
     "BACKENDS",
+    "CERTIFY_MIN_POINTS",
     "available_memory",
     "check_memory",
     "distance_quantile",
     "distance_quantiles",
     "enclosing_radius",
     "estimate_rips_memory",
+    "h1_certificate",
+    "memory_budget",
     "minimum_spanning_tree",
     "rips_h0",
     "rips_persistence",
+    "undominated_edges",
 ]

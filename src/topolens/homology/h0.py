@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["minimum_spanning_tree", "rips_h0"]
+__all__ = ["h0_from_mst", "minimum_spanning_tree", "rips_h0"]
 
 
 def minimum_spanning_tree(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,8 +84,12 @@ def rips_h0(d: np.ndarray, *, return_pairs: bool = False) -> tuple[np.ndarray, n
         :meth:`PersistenceDiagrams.allclose` ignores them by default.
     pairs : int64 array of shape (n, 4) or None
     """
-    n = d.shape[0]
-    u, v, w = minimum_spanning_tree(d)
+    return h0_from_mst(d.shape[0], *minimum_spanning_tree(d), return_pairs=return_pairs)
+
+
+def h0_from_mst(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, *,
+                return_pairs: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`rips_h0` from a minimum spanning tree ``(u, v, w)`` computed beforehand."""
     order = np.argsort(w, kind="stable")
     u, v, w = u[order], v[order], w[order]
     dgm = np.zeros((n, 2), dtype=np.float64)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 from typing import Literal
 
+import numpy as np
+
 from ..exceptions import InvalidInputError, MemoryBudgetError
 
-__all__ = ["available_memory", "check_memory", "estimate_rips_memory"]
+__all__ = ["available_memory", "check_memory", "estimate_rips_memory", "memory_budget"]
 
 #: bytes per matrix entry held while computing: the float32 matrix plus engine copies
 #: (measured up to 13 at n = 4000: the matrix plus validation temporaries)
@@ -72,6 +74,18 @@ _RIPS_HINT = (
 )
 
 
+def memory_budget(limit: int | Literal["auto"] | None) -> int | None:
+    """The budget in bytes for a ``memory_limit`` (``"auto"``: 80% of :func:`available_memory`;
+    None: no limit)."""
+    if limit is None:
+        return None
+    if isinstance(limit, str) and limit == "auto":
+        return int(0.8 * available_memory())
+    if isinstance(limit, (int, float, np.integer, np.floating)) and not isinstance(limit, bool) and limit > 0:
+        return int(limit)
+    raise InvalidInputError(f"memory_limit must be a positive number of bytes, 'auto' or None; found {limit!r}.")
+
+
 def check_memory(estimate: int, limit: int | Literal["auto"] | None, *, what: str,
                  hint: str = _RIPS_HINT) -> None:
     """Raise :class:`MemoryBudgetError` when ``estimate`` exceeds the memory ``limit``.
@@ -79,14 +93,9 @@ def check_memory(estimate: int, limit: int | Literal["auto"] | None, *, what: st
     ``limit`` is a number of bytes, ``"auto"`` (80% of :func:`available_memory`) or None
     (no check).
     """
-    if limit is None:
+    budget = memory_budget(limit)
+    if budget is None:
         return
-    if limit == "auto":
-        budget = int(0.8 * available_memory())
-    elif isinstance(limit, (int, float)) and limit > 0:
-        budget = int(limit)
-    else:
-        raise InvalidInputError(f"memory_limit must be a positive number of bytes, 'auto' or None; found {limit!r}.")
     if estimate > budget:
         raise MemoryBudgetError(
             f"computing {what} needs an estimated {estimate / 2**30:.2f} GiB, more than the "

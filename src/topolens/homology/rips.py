@@ -33,6 +33,15 @@ much ``auto`` saves depends on the data: when every bar of ``1 - |corr|`` dies e
 times faster and smaller than the full run; when bars live to the median distance, as in
 the demo CNN's first layer, it saves little, and ``threshold=None`` (exact and complete)
 is the better choice.
+
+``threshold=None`` (the full diagram) is computed, for ``max_dim == 1`` and from
+``CERTIFY_MIN_POINTS`` points on, through an *exact certificate* (:mod:`.certify`): no H1
+class is born after the largest edge that no third point dominates, so a run at a threshold
+above it that leaves no class alive has the full diagram. The threshold comes from a lower
+bound on the last death and from small pilot runs near the bars that are likely to die
+last; if the run leaves a class alive, a higher threshold (then the full filtration) is
+tried. The result is always the full diagram (``metadata["complete"]`` is True,
+``metadata["certificate"]`` records what was found). ``certify=False`` turns it off.
 """
 
 from __future__ import annotations
@@ -46,16 +55,29 @@ from .._deps import require
 from .._validation import check_choice, check_distance_matrix, check_int, check_points
 from ..diagrams import PersistenceDiagrams
 from ..exceptions import InvalidInputError
-from .h0 import rips_h0
+from .certify import h1_certificate, pilot_deaths
+from .h0 import h0_from_mst, minimum_spanning_tree
 from .memory import check_memory, estimate_rips_memory
 
-__all__ = ["AUTO_QUANTILES", "BACKENDS", "distance_quantile", "enclosing_radius", "rips_persistence"]
+__all__ = ["AUTO_QUANTILES", "BACKENDS", "CERTIFY_MIN_POINTS", "distance_quantile", "enclosing_radius",
+           "rips_persistence"]
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "native", "gudhi", "ripser", "giotto")
 #: quantiles tried in turn by ``threshold="auto"`` (after ``auto_start``), then the full run
 AUTO_QUANTILES = (0.2, 0.35, 0.5, 0.75)
+#: ``threshold=None`` uses the H1 certificate (``certify="auto"``) from this many points on
+CERTIFY_MIN_POINTS = 1500
+#: pilots run by the certified mode (bars with the largest lower bounds), and their size
+_PILOT_EDGES = 10
+_PILOT_SIZE = 200
+#: pilots re-run at twice the size when theirs is the largest estimate
+_PILOT_REFINE = 3
+#: pilots never have fewer points than this (nor more than n / 8, resp. n / 4, above it)
+_PILOT_MIN = 30
+#: nearest neighbours tried first as witnesses of domination
+_DOMINATION_K = 8
 
 
 def enclosing_radius(d: np.ndarray) -> float:
@@ -118,9 +140,42 @@ def _sort_dim(dgm: np.ndarray, pairs: np.ndarray | None) -> tuple[np.ndarray, np
     return dgm[order], (None if pairs is None else pairs[order])
 
 
+def _gudhi_full() -> Any:
+    """gudhi's dense Ripser (``gudhi._ripser_ext._full``, the engine behind ``RipsPersistence``
+    for full matrices), or None if this gudhi lacks it.
+
+    Called directly because ``RipsPersistence`` converts a thresholded matrix to a sparse
+    one first, which costs as much time and runs about 15% slower when two resamples share
+    two cores (measured in ``benchmarks/README.md``, section 6).
+    """
+    try:
+        from gudhi._ripser_ext import _full
+    except ImportError:  # pragma: no cover - older or newer gudhi
+        return None
+    return _full
+
+
+def _dense_threshold(d: np.ndarray, t: float) -> float:
+    """The threshold for gudhi's dense engine: at most the enclosing radius (as gudhi's own
+    wrapper does), and for float32 matrices the largest float32 ``<= t`` (the engine compares
+    in the matrix's precision, so edges above ``t`` stay out)."""
+    t = min(float(t), enclosing_radius(d))
+    if d.dtype == np.float32:
+        t32 = np.float32(t)
+        if float(t32) > t:
+            t32 = np.nextafter(t32, np.float32(-np.inf))
+        t = float(t32)
+    return t
+
+
 def _higher_gudhi(d: np.ndarray, max_dim: int, t: float, coeff: int, pairs: bool):
     """Dimensions 1..max_dim with gudhi. Returns (dgms, pairs or None)."""
     gudhi = require("gudhi", purpose="Vietoris-Rips persistence")
+    if not pairs and max_dim == 1:
+        full = _gudhi_full()
+        if full is not None:
+            return [np.asarray(full(d, max_dimension=1, max_edge_length=_dense_threshold(d, t),
+                                    homology_coeff_field=coeff)[1], dtype=np.float64).reshape(-1, 2)], None
     if not pairs:
         from gudhi.sklearn.rips_persistence import RipsPersistence
 
@@ -187,8 +242,9 @@ def rips_persistence(
     max_dim: int = 1,
     *,
     metric: Literal["precomputed", "euclidean"] = "precomputed",
-    threshold: float | Literal["auto"] | None = None,
+    threshold: float | Literal["auto", "certified"] | None = None,
     threshold_quantile: float | None = None,
+    certify: bool | Literal["auto"] = "auto",
     auto_start: float = AUTO_QUANTILES[0],
     auto_pilot: int = 300,
     backend: str = "auto",
@@ -209,11 +265,22 @@ def rips_persistence(
         is a faster float32 GEMM).
     max_dim : int, default 1
         Largest homology dimension.
-    threshold : float, "auto" or None
-        ``None``: the full filtration. A float: only edges ``<= threshold``. ``"auto"``: see
-        the module docstring. Classes alive at a finite threshold are *censored*.
+    threshold : float, "auto", "certified" or None
+        ``None``: the full diagram (of the full filtration). A float: only edges
+        ``<= threshold``. ``"auto"``: see the module docstring. Classes alive at a finite
+        threshold are *censored*. ``"certified"``: the same as ``None`` with
+        ``certify=True``.
     threshold_quantile : float in (0, 1], optional
         Threshold at this quantile of the off-diagonal dissimilarities (instead of a value).
+    certify : bool or "auto"
+        With ``threshold=None`` and ``max_dim == 1``: compute the full diagram from a
+        truncated filtration whose threshold is *certified* (:mod:`topolens.homology.certify`:
+        no H1 class is born after the largest undominated edge, and the run is checked to
+        leave no class alive), falling back to a higher threshold and finally to the full run.
+        The diagrams are the full ones, exactly; on ``1 - |corr|`` matrices of a few thousand
+        neurons it is about twice as fast (``benchmarks/README.md``, section 6). ``"auto"``
+        (default): when ``n >= CERTIFY_MIN_POINTS`` and the matrix is exactly symmetric;
+        ``True``: whenever ``max_dim == 1``; ``False``: never.
     auto_start : float
         Lowest quantile tried first by ``threshold="auto"``.
     auto_pilot : int
@@ -238,7 +305,11 @@ def rips_persistence(
     PersistenceDiagrams
         ``metadata`` holds ``threshold`` (the value used, or None), ``threshold_mode``,
         ``complete`` (True when the result is the full diagram), ``enclosing_radius``,
-        ``backend``, ``n_points``, and for auto mode ``auto_thresholds`` (values tried).
+        ``backend``, ``n_points``, for auto mode ``auto_thresholds`` (values tried), and for
+        the certified mode (``threshold_mode == "certified"``, ``threshold`` None: the
+        result is the full diagram) ``certificate``: ``birth_bound`` (no H1 class is born
+        after it), ``death_lower_bound``, ``pilot_estimate``, ``thresholds`` (the engine's
+        runs, None for a full run), ``n_birth_edges`` and the domination counts.
 
     Examples
     --------
@@ -268,12 +339,25 @@ def rips_persistence(
         )
     if threshold is not None and threshold_quantile is not None:
         raise InvalidInputError("give either threshold or threshold_quantile, not both.")
+    if certify not in (True, False, "auto"):
+        raise InvalidInputError(f"certify must be True, False or 'auto'; found {certify!r}.")
+    if threshold == "certified":
+        if certify is False:
+            raise InvalidInputError("threshold='certified' contradicts certify=False.")
+        threshold, certify = None, True
+    if certify is True and (threshold is not None or threshold_quantile is not None):
+        raise InvalidInputError("certify=True applies to threshold=None (the full diagram) only.")
+    if certify is True and max_dim != 1:
+        raise InvalidInputError(
+            f"the certificate covers H1 only (max_dim=1); found max_dim={max_dim}. Use "
+            "threshold=None with certify='auto' or False."
+        )
     if threshold is not None and threshold != "auto" and not (
         isinstance(threshold, (int, float, np.number)) and not isinstance(threshold, bool)
         and float(threshold) >= 0
     ):
         raise InvalidInputError(
-            f"threshold must be a number >= 0, 'auto' or None; found {threshold!r}."
+            f"threshold must be a number >= 0, 'auto', 'certified' or None; found {threshold!r}."
         )
     if threshold_quantile is not None and not isinstance(threshold_quantile, (int, float, np.number)):
         raise InvalidInputError(f"threshold_quantile must be a number in (0, 1]; found {threshold_quantile!r}.")
@@ -299,7 +383,8 @@ def rips_persistence(
     elif threshold is not None:
         mode, threshold = "value", float(threshold)
 
-    dgm0, pairs0 = rips_h0(d, return_pairs=return_pairs)
+    mst = minimum_spanning_tree(d)
+    dgm0, pairs0 = h0_from_mst(n, *mst, return_pairs=return_pairs)
     meta: dict[str, Any] = {
         "filtration": "vietoris-rips", "n_points": n, "max_dim": max_dim, "coeff": coeff,
         "backend": backend, "threshold_mode": mode, "enclosing_radius": r_enc,
@@ -345,6 +430,12 @@ def rips_persistence(
             logger.info("auto threshold %.4g cut %d class(es); raising it", t, n_cut)
         meta["auto_thresholds"] = tried
         t_final = None if full else tried[-1]
+    elif mode == "none" and max_dim == 1 and n >= 3 and (
+        certify is True or (certify == "auto" and n >= CERTIFY_MIN_POINTS and _exactly_symmetric(d))
+    ):
+        dgms, prs, cert_meta = _certified(d, coeff, engine, run, r_enc, mst, return_pairs)
+        meta.update(threshold_mode="certified", certificate=cert_meta)
+        t_final, full = None, True
     else:
         t_final = None if mode == "none" else float(threshold)  # type: ignore[arg-type]
         dgms, prs, full = run(t_final)
@@ -360,6 +451,74 @@ def rips_persistence(
         out_c.append(np.isinf(dk[:, 1]) if not full else np.zeros(len(dk), dtype=bool))
         out_p.append(pk)
     return PersistenceDiagrams(out_d, censored=out_c, pairs=None if prs is None else out_p, metadata=meta)
+
+
+def _exactly_symmetric(d: np.ndarray) -> bool:
+    """True when ``d == d.T`` bit for bit (the certificate reads both triangles)."""
+    n = d.shape[0]
+    step = max(1, (1 << 22) // max(n, 1))
+    # row block [s, e) right of the diagonal block against the column block below it
+    return all(np.array_equal(d[s:s + step, s:], d[s:, s:s + step].T) for s in range(0, n, step))
+
+
+def _certified(d: np.ndarray, coeff: int, engine: Any, run: Any, r_enc: float,
+               mst: tuple[np.ndarray, np.ndarray, np.ndarray], return_pairs: bool):
+    """H1 of the full filtration from certified threshold runs (see :mod:`.certify`).
+
+    Returns (dgms, pairs, metadata). Every threshold tried is at least the birth bound, and a
+    run is accepted only when it leaves no class alive: then its diagram is the full one.
+    """
+    mu, mv, _ = mst
+    cert = h1_certificate(d, mu, mv, k=_DOMINATION_K)
+    info: dict[str, Any] = cert.summary()
+    if cert.i.size == 0:  # every edge outside the tree is dominated: H1 is empty at every scale
+        info.update(pilot_estimate=None, thresholds=[])
+        return ([np.empty((0, 2))], [np.empty((0, 4), np.int64)] if return_pairs else None, info)
+    n = d.shape[0]
+    # pilots of at most n / 8 points (n / 4 for the bigger ones): each costs a small fraction
+    # of the run they save, also on data whose every point carries many bars
+    size = min(_PILOT_SIZE, max(n // 8, _PILOT_MIN))
+    big = min(2 * _PILOT_SIZE, max(n // 4, _PILOT_MIN))
+    top = np.argsort(-cert.m, kind="stable")[:_PILOT_EDGES]
+    edges = [(int(cert.i[e]), int(cert.j[e])) for e in top]
+    ests = np.array([np.nan if x is None else x for x in
+                     pilot_deaths(d, edges, mu, mv, engine, coeff, size=size)])
+    # each pilot bounds its own bar's death from above: tighten the largest with bigger pilots
+    refined: set[int] = set()
+    while np.isfinite(ests).any() and len(refined) < (_PILOT_REFINE if big > size else 0):
+        k = int(np.nanargmax(ests))
+        if k in refined:
+            break
+        refined.add(k)
+        better = pilot_deaths(d, [edges[k]], mu, mv, engine, coeff, size=big)[0]
+        if better is not None:
+            ests[k] = min(ests[k], better)
+    est = float(np.nanmax(ests)) if np.isfinite(ests).any() else None
+    info["pilot_estimate"] = est
+    t: float | None = max(cert.birth_bound, cert.death_lower_bound, -np.inf if est is None else est)
+    tried: list[float | None] = []
+    while True:
+        if t is not None and t >= r_enc:
+            t = None
+        dgms, prs, full = run(t)
+        tried.append(t)
+        alive = np.isinf(dgms[0][:, 1])
+        if full or not alive.any():
+            break
+        # classes alive at t: pilot the edges that start them (larger), then the full run
+        logger.info("certified threshold %.4g left %d class(es) alive; raising it", t, int(alive.sum()))
+        t_next = None
+        if len(tried) == 1:
+            births = dgms[0][alive, 0]
+            close = np.abs(cert.length[None, :] - births[:, None]) <= 1e-6 * np.maximum(1.0, np.abs(births[:, None]))
+            if close.any(axis=1).all():
+                edges = [(int(cert.i[e]), int(cert.j[e])) for e in np.flatnonzero(close.any(axis=0))]
+                more = pilot_deaths(d, edges, mu, mv, engine, coeff, size=big)
+                if all(x is not None for x in more) and max(more) > t:  # type: ignore[type-var]
+                    t_next = float(max(more))  # type: ignore[type-var]
+        t = t_next
+    info["thresholds"] = [None if x is None else float(x) for x in tried]
+    return dgms, prs, info
 
 
 def _edge_fraction(d: np.ndarray, t: float, r_enc: float) -> float:
