@@ -210,7 +210,8 @@ def activation_persistence(
         and in the same order for any ``n_jobs``: every resample's inputs and neurons are
         drawn in this process from its own seeded stream. With a ``memory_limit``, the
         budget is shared: ``n_jobs`` is lowered until ``n_jobs`` times the estimated peak of
-        one resample fits, and each resample is checked against its share.
+        one resample fits, and each resample is checked against its share. While the jobs
+        run, torch's thread count is divided among them (and restored afterwards).
 
     Returns
     -------

@@ -27,7 +27,8 @@ from ..conftest import circle, relu_activations, sphere
 
 def _gudhi_reference(d: np.ndarray, max_dim: int, threshold: float = np.inf) -> PersistenceDiagrams:
     st_ = gudhi.RipsComplex(distance_matrix=d, max_edge_length=threshold).create_simplex_tree(max_dim + 1)
-    return PersistenceDiagrams.from_gudhi(st_.persistence(), max_dim=max_dim)
+    # Z/2 like rips_persistence's default: gudhi's default field Z/11 can give other diagrams
+    return PersistenceDiagrams.from_gudhi(st_.persistence(homology_coeff_field=2), max_dim=max_dim)
 
 
 def _random_metric(rng, n, dim=3):

@@ -26,15 +26,17 @@ before ``m(e) = min_w max(d(u, w), d(v, w))``, the first scale at which a triang
 ``e`` (any chain bounding a cycle through ``e`` needs such a triangle), so
 ``max_e m(e)`` is a lower bound on the last death. An upper bound on the death of the bar
 born at ``e`` comes from a *pilot*: the full persistence of the subcomplex induced by a few
-hundred points near ``e`` (its ``lens`` plus a tree path joining ``u`` and ``v``); a
-subcomplex has fewer triangles, so its bars die no earlier. Pilots on the bars with the
+hundred points near ``e`` (closest in ``max(d(u, x), d(v, x))``, plus a tree path joining
+``u`` and ``v`` if they need one); a subcomplex has fewer triangles, so its bars die no
+earlier. Pilots on the bars with the
 largest ``m(e)`` usually find the last death exactly; a run at the largest of these values
 is then complete in one go.
 
 Finding the undominated edges costs ``O(n^2 k)`` (for each ``u``, its ``k`` nearest
 neighbours are tried as witnesses, vectorised in torch) plus an exhaustive ``O(n)`` check of
 the few edges this does not settle. On ``1 - |corr|`` matrices of real activations the
-undominated edges are exactly the minimum spanning tree and one edge per H1 bar.
+undominated edges were the minimum spanning tree and one edge per H1 bar (3000 neurons:
+5304 of 4.5 million edges; ``benchmarks/README.md``, section 6).
 """
 
 from __future__ import annotations
