@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -48,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from _common import table, versions
 
 EPOCHS = 2
 SEED = 0
@@ -135,34 +136,6 @@ def rel_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     return float(r.max()), int(r.argmax())
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
-
-
-def versions() -> str:
-    from importlib.metadata import version
-
-    import torch
-
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    pk = ", ".join(f"{p} {version(p)}" for p in ("numpy", "torch", "gudhi", "giotto-ph"))
-    return (f"machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()}; "
-            f"Python {platform.python_version()}; torch threads {torch.get_num_threads()}; {pk}")
-
-
-# --------------------------------------------------------------------------- the certificate alone
 def study(acts: np.ndarray, sizes: list[int], samples: int, n_inputs: int) -> None:
     """How far the certified threshold drops, and the H1 time vs the full run, per matrix."""
     from topolens.dissimilarity import constant_neurons, correlation_dissimilarity
@@ -242,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     from topolens.homology import CERTIFY_MIN_POINTS
     from topolens.vectorize import summary_feature_names
 
-    print(versions())
+    print(versions(("numpy", "torch", "gudhi", "giotto-ph")))
     acts = load_activations(args.cache_dir, args.layer)
     acts = np.ascontiguousarray(acts)  # in memory: both pipelines read the same array
     if args.study is not None:

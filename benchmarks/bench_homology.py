@@ -30,7 +30,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from _common import table, versions
 
 N_INPUTS = 2000
 EPOCHS = 2
@@ -183,16 +184,6 @@ def same_dgm(a: Any, b: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- output
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
-
-
 def fmt_t(t: float) -> str:
     return f"{t:.3f}" if t < 100 else f"{t:.1f}"
 
@@ -549,24 +540,6 @@ def worker(spec: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- main
-def versions() -> str:
-    from importlib.metadata import version
-
-    import torch
-
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    pk = ", ".join(f"{p} {version(p)}" for p in ("numpy", "scipy", "torch", "gudhi", "ripser", "giotto-ph"))
-    return (f"machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} "
-            f"{platform.release()}; Python {platform.python_version()}; torch threads "
-            f"{torch.get_num_threads()}\nversions: {pk}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
