@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +224,6 @@ class FeatureTable:
     gaps: np.ndarray
     hyperparameters: dict[str, list[Any]]
     params: FeatureParams
-    metrics: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.model_ids)
@@ -321,6 +320,5 @@ def zoo_features(zoo: Any, params: FeatureParams = PAPER_PARAMS, *, n_jobs: int 
         baseline_names=[str(s) for s in rows[0]["baseline_names"]],
         baselines=np.vstack([d["baselines"] for d in rows]),
         gaps=zoo.gaps(), hyperparameters=zoo.hyperparameters(), params=params,
-        metrics={k: zoo.metric(k) for k in ("train_accuracy", "test_accuracy")},
     )
 

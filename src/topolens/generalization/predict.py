@@ -6,7 +6,7 @@ repeated cross-validation (Ballester et al. 2024) and reports, per predictor:
 * R^2 on the held-out folds (mean and standard deviation over the 10 folds);
 * Kendall's tau between out-of-fold predictions and gaps (mean over repeats);
 * the PGDL conditional mutual information (Jiang et al. 2020) of the out-of-fold
-  prediction, averaged over repeats, conditioned on up to two varying hyperparameters;
+  prediction, averaged over repeats, minimised over conditioning on pairs of varying hyperparameters;
 * Dietterich's 5x2cv paired t-test of the reference predictor (default ``"topology"``)
   against it, on the fold R^2 values.
 

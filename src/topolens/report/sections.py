@@ -122,7 +122,7 @@ def add_gap_prediction_section(report: Report, result: Any, table: Any, *,
         f"here {gaps.min():.3f} to {gaps.max():.3f}, mean {gaps.mean():.3f}) on its features "
         "under 5x2-fold cross-validation: R^2 on held-out folds, Kendall's tau of the "
         "out-of-fold predictions, the PGDL conditional mutual information (minimum over "
-        "conditioning on up to two hyperparameters) and Dietterich's 5x2cv paired t-test of "
+        "conditioning on any pair of varying hyperparameters) and Dietterich's 5x2cv paired t-test of "
         f"'{result.reference}' against each row (small p: the R^2 difference is unlikely "
         "under equal skill).")
     score_rows = [{k: (v if not isinstance(v, list) else ", ".join(map(str, v)))
