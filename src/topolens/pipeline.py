@@ -19,7 +19,7 @@ from . import __version__
 from .activations import Activations, record_activations
 from .topology import ActivationDiagrams, activation_persistence
 
-__all__ = ["AnalysisResult", "analyze", "run_demo"]
+__all__ = ["AnalysisResult", "MapperRun", "analyze", "mapper_analysis", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,140 @@ def analyze(model: Any, data: Any, *, layers: Any = None, reduce: str = "flatten
     return analyze_activations(acts, info=info, **kwargs)
 
 
+@dataclass
+class MapperRun:
+    """What :func:`mapper_analysis` produces: per layer, the fitted Mapper, its graph and node
+    statistics, and the files written."""
+
+    mappers: dict[str, Any]
+    graphs: dict[str, Any]
+    stats: dict[str, Any]
+    explorer_path: Path | None = None
+    files: list[Path] = field(default_factory=list)
+    payload: dict[str, Any] | None = field(default=None, repr=False)
+
+
+def _nodes_csv(stats: Any) -> str:
+    import csv
+    import io
+
+    rows = stats.rows()
+    buf = io.StringIO()
+    if rows:
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+def mapper_analysis(
+    activations: Any,
+    *,
+    labels: Any = None,
+    predictions: Any = None,
+    images: Any = None,
+    class_names: Any = None,
+    out: str | Path | None = None,
+    title: str = "Mapper of activations",
+    lens: Any = "l2norm",
+    cover: Any = "uniform",
+    n_intervals: Any = 10,
+    overlap: Any = 0.3,
+    eps: float | None = None,
+    eps_quantile: float | None = None,
+    min_samples: int | None = None,
+    noise: str = "drop",
+    seed: int = 0,
+    device: Any = None,
+    images_per_node: int = 12,
+    progress: bool = True,
+) -> MapperRun:
+    """Mapper graphs of one or more layers' activations, node statistics, and the explorer.
+
+    Parameters
+    ----------
+    activations : Activations or mapping of layer name -> array (n_inputs, n_neurons)
+        The inputs are the points. Every layer must hold the same inputs.
+    labels, predictions : array-like (n_inputs,), optional
+        Integer class codes (default: ``activations.labels`` when present).
+    images : array-like, optional
+        The inputs as images, shown in the explorer's node inspector.
+    class_names : sequence of str, optional
+    out : path, optional
+        Folder for ``mapper.html`` (the explorer) and ``graphs/<layer>.json``, ``.graphml``
+        and ``_nodes.csv``; None computes only.
+    lens, cover, n_intervals, overlap, eps, eps_quantile, min_samples, noise
+        See :class:`topolens.mapper.Mapper`.
+    """
+    from ._io import atomic_write_text
+    from .exceptions import InvalidInputError
+    from .mapper import DEFAULT_EPS_QUANTILE, DEFAULT_MIN_SAMPLES, Mapper, node_statistics
+
+    layers = dict(activations.items()) if hasattr(activations, "items") else None
+    if not layers:
+        raise InvalidInputError(
+            "activations must be a non-empty mapping of layer name -> (n_inputs, n_neurons) "
+            "array, e.g. from topolens.record_activations."
+        )
+    if labels is None:
+        labels = getattr(activations, "labels", None)
+    if labels is not None:
+        from ._validation import _to_numpy
+
+        lab = np.asarray(_to_numpy(labels))
+        if not np.issubdtype(lab.dtype, np.integer):  # e.g. strings: code them 0..C-1
+            uniq, codes = np.unique(lab.astype(str), return_inverse=True)
+            labels, class_names = codes, [str(u) for u in uniq]
+            if predictions is not None:
+                pred = np.asarray(_to_numpy(predictions)).astype(str)
+                pos = np.clip(np.searchsorted(uniq, pred), 0, len(uniq) - 1)
+                predictions = np.where(uniq[pos] == pred, pos, -1)
+    mappers, graphs, stats = {}, {}, {}
+    names = list(layers)
+    it: Any = names
+    if progress and len(names) > 1:
+        from tqdm.auto import tqdm
+
+        it = tqdm(names, desc="Mapper", unit="layer")
+    for name in it:
+        m = Mapper(lens, cover, n_intervals=n_intervals, overlap=overlap, eps=eps,
+                   eps_quantile=DEFAULT_EPS_QUANTILE if eps_quantile is None else eps_quantile,
+                   min_samples=DEFAULT_MIN_SAMPLES if min_samples is None else min_samples,
+                   noise=noise, device=device, random_state=seed)
+        try:
+            m.fit(layers[name])
+        except InvalidInputError as exc:
+            raise type(exc)(f"layer {name!r}: {exc}") from exc
+        graphs[name] = m.graph_
+        stats[name] = node_statistics(m.graph_, m.x_, labels=labels, predictions=predictions,
+                                      lens=m.lens_.values, class_names=class_names)
+        mappers[name] = m
+        logger.info("Mapper of %s: %d nodes, %d edges, eps %.4g", name, m.graph_.n_nodes,
+                    m.graph_.n_edges, m.eps_ if m.eps_ is not None else float("nan"))
+    run = MapperRun(mappers, graphs, stats)
+    from .viz.mapper_payload import ExplorerLayer, explorer_payload
+
+    run.payload = explorer_payload(
+        [ExplorerLayer(k, graphs[k], stats[k]) for k in names], labels=labels,
+        class_names=stats[names[0]].class_names if labels is not None else None,
+        predictions=predictions, images=images, images_per_node=images_per_node, title=title,
+        seed=seed)
+    if out is not None:
+        from .viz.mapper_html import write_explorer
+
+        out = Path(out)
+        run.explorer_path = write_explorer(run.payload, out / "mapper.html", title=title)
+        run.files.append(run.explorer_path)
+        for name in names:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            run.files.append(graphs[name].save(out / "graphs" / f"{safe}.json"))
+            run.files.append(graphs[name].write_graphml(out / "graphs" / f"{safe}.graphml"))
+            run.files.append(atomic_write_text(out / "graphs" / f"{safe}_nodes.csv",
+                                               _nodes_csv(stats[name])))
+    return run
+
+
 def run_demo(
     out: str | Path = "topolens-report",
     *,
@@ -183,8 +317,24 @@ def run_demo(
             Figure(plot_training_history(hist), caption="Loss and accuracy per epoch."),
         ], intro="The demo model and how it learned.")
 
+    # Mapper (TopoAct) of the penultimate layer, linked with pool2 through the shared inputs
+    mapper_layers = {"pool2": acts["pool2"], "relu3": acts["relu3"]}
+    t0 = time.perf_counter()
+    mapper_run = mapper_analysis(
+        mapper_layers, labels=y_tr[rows].numpy(), predictions=acts["fc2"].argmax(axis=1),
+        images=x_tr[rows], out=out, seed=seed, progress=progress,
+        title="Mapper of the demo CNN's activations (pool2, relu3) on MNIST")
+    info["mapper seconds"] = round(time.perf_counter() - t0, 2)
+
+    def mapper_section(rep: Any) -> None:
+        from .report import add_mapper_section
+        from .viz.mapper_html import render_explorer
+
+        add_mapper_section(rep, mapper_run, layer="relu3",
+                           explorer_html=render_explorer(mapper_run.payload))
+
     return analyze_activations(
         acts, out=out, title="topolens demo: activation topology of a small CNN on MNIST",
         n_inputs=None, n_neurons=n_neurons, n_resamples=n_resamples, seed=seed, progress=progress,
-        info=info, pre_sections=training_section,
+        info=info, pre_sections=training_section, extra_sections=mapper_section,
     )

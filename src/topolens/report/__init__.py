@@ -26,6 +26,7 @@ from .sections import (
     activation_summary_table,
     add_activation_topology_section,
     add_gap_prediction_section,
+    add_mapper_section,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "activation_summary_table",
     "add_activation_topology_section",
     "add_gap_prediction_section",
+    "add_mapper_section",
 ]

@@ -9,9 +9,14 @@ import numpy as np
 
 from ..topology import ActivationDiagrams
 from ..vectorize import summary_statistics
-from .html import Figure, Grid, KeyValue, Report, Section, Table, Text
+from .html import Figure, Grid, KeyValue, RawHTML, Report, Section, Table, Text
 
-__all__ = ["activation_summary_table", "add_activation_topology_section", "add_gap_prediction_section"]
+__all__ = [
+    "activation_summary_table",
+    "add_activation_topology_section",
+    "add_gap_prediction_section",
+    "add_mapper_section",
+]
 
 _COLUMNS = (
     "group", "neurons", "inputs", "dropped const.", "threshold", "H0 classes", "H1 classes",
@@ -137,4 +142,65 @@ def add_gap_prediction_section(report: Report, result: Any, table: Any, *,
               "(30 strongest)"),
         KeyValue(table.params.to_dict(), caption="Feature parameters"),
     ]
+    return report.add_section(title, blocks, intro=intro)
+
+
+def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
+                       explorer_html: str | None = None, title: str = "Mapper of activations",
+                       height: int = 720) -> Section:
+    """Add a Mapper section: graph summaries per layer, the largest nodes, and the explorer.
+
+    Parameters
+    ----------
+    report : Report
+    run : topolens.pipeline.MapperRun
+        Graphs and node statistics per layer.
+    layer : str, optional
+        The layer whose nodes are tabulated (default: the last one).
+    explorer_html : str, optional
+        The explorer document (:func:`topolens.viz.mapper_html.render_explorer`); embedded in a
+        sandboxed ``iframe`` (``srcdoc``), which needs the report to allow inline scripts.
+    """
+    import html as _html
+
+    layer = layer if layer is not None else list(run.graphs)[-1]
+    rows = []
+    for name, g in run.graphs.items():
+        s = g.summary()
+        rows.append([name, g.n_points, s["n_nodes"], s["n_edges"], s["b0"], s["b1"],
+                     s["coverage"], g.params.get("eps"), g.params.get("lens")])
+    blocks: list[Any] = [Table(rows, ["layer", "inputs", "nodes", "edges", "components (b0)",
+                                      "cycles (b1)", "coverage", "eps", "lens"],
+                               caption="Mapper graphs (coverage: share of inputs in some node)")]
+    g, st = run.graphs[layer], run.stats[layer]
+    order = np.argsort(-g.sizes, kind="stable")[:12]
+    node_rows = []
+    for i in order:
+        r = {"node": int(i), "size": int(g.sizes[i]),
+             "top labels": ", ".join(f"{n} ({c})" for n, c in st.top_labels(int(i), 3))}
+        if st.purity is not None:
+            r["purity"] = float(st.purity[i])
+        if st.mean_lens is not None:
+            r["mean lens"] = float(st.mean_lens[i, 0])
+        if st.misclassification is not None:
+            r["misclassified"] = float(st.misclassification[i])
+        node_rows.append(r)
+    blocks.append(Table(node_rows, caption=f"Largest nodes of {layer}"))
+    if explorer_html is not None:
+        report.allow_scripts = True
+        blocks.append(RawHTML(
+            f'<iframe class="tl-mapper" title="Mapper explorer" sandbox="allow-scripts" '
+            f'srcdoc="{_html.escape(explorer_html, quote=True)}" style="height:{int(height)}px">'
+            "</iframe>",
+            css=".tl-mapper { width: 100%; border: 1px solid #d0d4da; border-radius: 6px; }"))
+    params = g.params
+    intro = (
+        f"TopoAct-style Mapper graphs: each input's activation vector is a point, the lens is "
+        f"{params.get('lens', 'the L2 norm')}, the cover is {params.get('cover', '')}, and "
+        f"DBSCAN (eps {params.get('eps', float('nan')):.4g}, min_samples "
+        f"{params.get('min_samples', '')}) clusters each cover set; nodes are clusters, edges join "
+        "clusters that share inputs. Inputs DBSCAN calls noise are "
+        + ("left out" if params.get("noise") == "drop" else "kept as single-input nodes")
+        + ". Click a node in the explorer to see its inputs; several layers are linked through "
+        "their shared inputs.")
     return report.add_section(title, blocks, intro=intro)

@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
+
+from topolens.exceptions import InvalidInputError, NonFiniteError, ShapeError
+from topolens.mapper import BalancedCover, Mapper, UniformCover, mapper_graph
+
+from .conftest import blobs
+
+
+def _key_sets(graph):
+    return sorted((int(c), tuple(m.tolist())) for c, m in zip(graph.cube, graph.members, strict=True))
+
+
+def _kmapper_compare(x, n, p, eps, min_samples):
+    km = pytest.importorskip("kmapper")
+    m = Mapper(n_intervals=n, overlap=p, eps=eps, min_samples=min_samples).fit(x)
+    g = m.graph_
+    mapper = km.KeplerMapper(verbose=0)
+    lens = mapper.fit_transform(x, projection="l2norm", scaler=None)
+    kg = mapper.map(lens, x, clusterer=DBSCAN(eps=eps, min_samples=min_samples),
+                    cover=km.Cover(n_cubes=n, perc_overlap=p))
+    # KeplerMapper numbers the non-empty cubes only
+    members = g.cover.members(m.lens_.values)
+    rank = {c: r for r, c in enumerate(i for i, s in enumerate(members) if s.size)}
+    ours = {f"cube{rank[c]}_cluster{lab}": frozenset(mm.tolist())
+            for c, lab, mm in zip(g.cube, g.cluster, g.members, strict=True)}
+    theirs = {k: frozenset(int(i) for i in v) for k, v in kg["nodes"].items()}
+    names = list(ours)
+    our_edges = {frozenset((names[a], names[b])) for a, b in g.edges}
+    their_edges = {frozenset((a, b)) for a, ends in kg["links"].items() for b in ends}
+    return ours, theirs, our_edges, their_edges
+
+
+@pytest.mark.parametrize(("n", "p", "eps", "min_samples"),
+                         [(10, 0.3, 1.2, 5), (6, 0.5, 0.9, 3), (15, 0.15, 1.5, 8), (4, 0.0, 1.0, 2)])
+def test_same_nodes_and_edges_as_kmapper(n, p, eps, min_samples):
+    x, _ = blobs(800, 6, 4, seed=n)
+    ours, theirs, e1, e2 = _kmapper_compare(x, n, p, eps, min_samples)
+    assert len(ours) > 3
+    assert ours == theirs
+    assert e1 == e2
+
+
+def test_same_as_kmapper_with_ties_on_a_lattice():
+    # integer points: many distances exactly equal to eps and many equal lens values
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, size=(400, 3)).astype(float)
+    ours, theirs, e1, e2 = _kmapper_compare(x, 5, 0.4, 1.0, 4)
+    assert ours == theirs and e1 == e2
+
+
+def test_fast_path_equals_generic_dbscan_path(blob_data):
+    x, _ = blob_data
+
+    class WrappedDBSCAN(DBSCAN):  # not recognised as plain DBSCAN: clustered per cover set
+        pass
+
+    fast = Mapper(eps=1.0, min_samples=4).fit(x).graph_
+    slow = Mapper(clusterer=WrappedDBSCAN(eps=1.0, min_samples=4)).fit(x).graph_
+    assert _key_sets(fast) == _key_sets(slow)
+    assert fast.edges.tolist() == slow.edges.tolist()
+
+
+def test_deterministic_for_any_workers_and_threads(blob_data):
+    x, _ = blob_data
+    ref = Mapper(clusterer=KMeans(3, n_init=2), n_jobs=1).fit(x).graph_
+    for jobs in (2, 4):
+        g = Mapper(clusterer=KMeans(3, n_init=2), n_jobs=jobs).fit(x).graph_
+        assert _key_sets(g) == _key_sets(ref)
+    threads = torch.get_num_threads()
+    try:
+        graphs = []
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            graphs.append(Mapper(n_jobs=t).fit(x).graph_)
+    finally:
+        torch.set_num_threads(threads)
+    assert _key_sets(graphs[0]) == _key_sets(graphs[1])
+    assert graphs[0].edges.tolist() == graphs[1].edges.tolist()
+
+
+def test_noise_policies(blob_data):
+    x, _ = blob_data
+    drop = Mapper(eps=0.8, min_samples=6).fit(x).graph_
+    single = Mapper(eps=0.8, min_samples=6, noise="singletons").fit(x).graph_
+    assert drop.covered().mean() < 1.0
+    assert single.covered().all()  # no input disappears
+    assert set(_key_sets(drop)) <= set(_key_sets(single))
+    singles = single.cluster == -1
+    assert singles.any() and all(single.members[i].size == 1 for i in np.flatnonzero(singles))
+    with pytest.raises(InvalidInputError, match="noise policy"):
+        Mapper(noise="keep").fit(x)
+
+
+def test_refit_equals_fresh_fit(blob_data):
+    x, _ = blob_data
+    m = Mapper(eps=1.2, min_samples=4).fit(x)
+    for n, p, e in [(8, 0.2, 1.0), (12, 0.4, 1.2), (5, 0.3, 0.7)]:
+        again = m.refit(n_intervals=n, overlap=p, eps=e)
+        fresh = Mapper(n_intervals=n, overlap=p, eps=e, min_samples=4).fit(x).graph_
+        assert _key_sets(again) == _key_sets(fresh)
+        assert again.edges.tolist() == fresh.edges.tolist()
+
+
+def test_auto_eps_is_recorded_and_seeded(blob_data):
+    x, _ = blob_data
+    a = Mapper(random_state=3).fit(x)
+    b = Mapper(random_state=3).fit(x)
+    assert a.eps_ == b.eps_ > 0
+    assert a.graph_.params["eps"] == a.eps_
+    assert a.graph_.params["eps_quantile"] == pytest.approx(0.7)
+
+
+def test_other_lenses_covers_and_triangles(blob_data):
+    x, _ = blob_data
+    g = mapper_graph(x, "pca2", n_intervals=4, overlap=0.5, eps=1.2, min_samples=3,
+                     triangles=True)
+    assert g.cover.n_dims == 2 and g.cover.n_sets == 16
+    assert g.triangles is not None and g.triangles.shape[1] == 3
+    g2 = mapper_graph(x, lambda a: a[:, 0], cover=BalancedCover(6, 0.3), eps=1.0)
+    assert g2.n_nodes > 0 and g2.cover.kind == "balanced"
+    g3 = mapper_graph(x, cover=UniformCover(6, 0.3, convention="gtda", closed=False), eps=1.0)
+    assert g3.cover.kind == "uniform/gtda" and not g3.cover.closed
+    g4 = mapper_graph(x, lens_values=np.linalg.norm(x, axis=1), eps=1.0, min_samples=4)
+    g5 = mapper_graph(x, eps=1.0, min_samples=4)
+    assert _key_sets(g4) == _key_sets(g5)
+
+
+def test_generic_clusterer_path(blob_data):
+    x, _ = blob_data
+    g = mapper_graph(x, clusterer=AgglomerativeClustering(n_clusters=2), n_intervals=5)
+    assert g.params["clusterer"].startswith("AgglomerativeClustering")
+    assert (g.sizes > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("x", "kwargs", "exc", "match"),
+    [
+        (np.zeros((10, 0)), {}, ShapeError, "empty"),
+        (np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 2.0]]), {}, NonFiniteError, "NaN"),
+        (np.ones((1, 4)), {}, InvalidInputError, "at least 2 points"),
+        (np.random.default_rng(0).normal(size=(5, 3)), {"n_intervals": 10}, InvalidInputError,
+         "more than the number of points"),
+        (np.ones((3,)), {}, ShapeError, "2-D"),
+        (np.random.default_rng(0).normal(size=(20, 3)), {"lens": "nope"}, InvalidInputError,
+         "unknown lens"),
+        (np.random.default_rng(0).normal(size=(20, 3)), {"eps": -1.0, "n_intervals": 2},
+         InvalidInputError, "eps"),
+    ],
+)
+def test_bad_inputs(x, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        Mapper(**kwargs).fit(x)
+
+
+def test_refit_before_fit():
+    with pytest.raises(InvalidInputError, match="fit"):
+        Mapper().refit()
