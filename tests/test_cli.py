@@ -10,7 +10,7 @@ from topolens.cli.main import build_parser, load_model, main
 
 from .conftest import relu_activations
 
-COMMANDS = ["demo", "analyze", "persistence", "layers", "info"]
+COMMANDS = ["demo", "analyze", "persistence", "layers", "info", "mapper"]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
@@ -104,9 +104,11 @@ def test_demo_end_to_end(tmp_path, capsys):
                  "--n-neurons", "100", "--resamples", "2"]) == 0
     html = (out / "report.html").read_text()
     assert "report written to" in capsys.readouterr().out
-    for needle in ("Training", "Activation topology", "pool1", "relu3", "all", "data:image/png;base64,"):
+    for needle in ("Training", "Activation topology", "pool1", "relu3", "all", "data:image/png;base64,",
+                   "Mapper of activations", "Largest nodes of relu3", "<iframe"):
         assert needle in html
     assert "http://" not in html and "https://" not in html
+    assert (out / "mapper.html").exists() and (out / "graphs" / "relu3.json").exists()
 
 
 def test_quiet_after_subcommand_and_clear_load_errors(tmp_path, capsys):

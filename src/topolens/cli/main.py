@@ -1,4 +1,4 @@
-"""``topolens`` command: demo, analyze, persistence, layers, info, zoo.
+"""``topolens`` command: demo, analyze, persistence, layers, info, mapper, zoo.
 
 Every subcommand has ``--help``. Errors from bad input are printed as one clear line
 (exit code 2); unexpected errors keep their traceback.
@@ -347,8 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "available persistence backends and the compute device.")
     p.set_defaults(func=cmd_info)
 
+    from .mapper import add_mapper_parser
     from .zoo import add_zoo_parser
 
+    add_mapper_parser(sub, common)
     add_zoo_parser(sub, common)
     return parser
 

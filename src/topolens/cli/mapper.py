@@ -1,0 +1,170 @@
+"""``topolens mapper``: Mapper graphs of activations and the offline explorer.
+
+::
+
+    topolens mapper --activations acts.npy [--labels y.npy] [--images x.npy] --out DIR
+    topolens mapper --activations DIR            # a folder written by Activations.save
+    topolens mapper --model pkg.mod:make --weights w.pt --data mnist-sample --layers relu3 --out DIR
+    topolens mapper ... --sweep --intervals 6 8 10 12 --overlap 0.2 0.3 0.4
+
+Writes ``DIR/mapper.html`` (open it in any browser, offline) and, per layer,
+``DIR/graphs/<layer>.json`` (node-link), ``.graphml`` and ``_nodes.csv``. ``--sweep`` prints
+a stability table over the given settings instead (and writes ``DIR/sweep_<layer>.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_mapper_parser"]
+
+
+def _lens(text: str) -> Any:
+    t = text.strip()
+    if t.lower().startswith("col"):
+        try:
+            return int(t[3:])
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"column lens must look like col3; got {text!r}") from None
+    return t
+
+
+def add_mapper_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "mapper", parents=[common], help="Mapper graphs of activations and the offline explorer",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("activations (a saved array/folder, or a model and data)")
+    src.add_argument("--activations", help=".npy array (n_inputs, n_neurons) or a folder saved by "
+                     "Activations.save")
+    src.add_argument("--labels", help=".npy of integer labels, one per input")
+    src.add_argument("--images", help=".npy of input images (n, h, w) or (n, c, h, w) for the inspector")
+    src.add_argument("--model", help="module:factory or file.py:factory returning a torch.nn.Module")
+    src.add_argument("--weights", help="state dict file (read with torch.load(weights_only=True))")
+    src.add_argument("--data", default="mnist-sample", help="mnist-sample, mnist, fashion-mnist, "
+                     "digits, or a .npy/.npz file of inputs (default: %(default)s)")
+    src.add_argument("--split", choices=("train", "test"), default="train")
+    src.add_argument("--data-root", help="data folder (default: $TOPOLENS_DATA)")
+    src.add_argument("--max-inputs", type=int, default=2000, help="inputs to record (default: %(default)s)")
+    src.add_argument("--layers", nargs="+", help="layer names or globs (default: the penultimate layer)")
+    g = p.add_argument_group("Mapper")
+    g.add_argument("--lens", type=_lens, default="l2norm",
+                   help="l2norm (default), pca, pca2, mean, or colN for column N")
+    g.add_argument("--cover", choices=("uniform", "gtda", "balanced"), default="uniform",
+                   help="uniform intervals with KeplerMapper's convention, giotto-tda's, or "
+                        "quantile intervals (default: %(default)s)")
+    g.add_argument("--intervals", type=int, nargs="+", default=[10], help="intervals per lens "
+                   "coordinate (several values with --sweep; default: 10)")
+    g.add_argument("--overlap", type=float, nargs="+", default=[0.3],
+                   help="overlap fraction (several with --sweep; default: 0.3)")
+    g.add_argument("--eps", type=float, nargs="+", help="DBSCAN radius (default: from --eps-quantile)")
+    g.add_argument("--eps-quantile", type=float, nargs="+",
+                   help="quantile of the (min_samples-1)-NN distances giving eps (default: 0.7)")
+    g.add_argument("--min-samples", type=int, default=5, help="DBSCAN min_samples (default: %(default)s)")
+    g.add_argument("--noise", choices=("drop", "singletons"), default="drop",
+                   help="noise points: left out (KeplerMapper) or single-input nodes")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--sweep", action="store_true", help="stability table over the given settings")
+    p.add_argument("--out", default="topolens-mapper", help="output folder (default: %(default)s)")
+    p.set_defaults(func=cmd_mapper)
+
+
+def _single(values: list[Any] | None, flag: str) -> Any:
+    from ..exceptions import InvalidInputError
+
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise InvalidInputError(f"{flag} takes one value unless --sweep is given; got {values}.")
+    return values[0]
+
+
+def _load_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, Any]:
+    """(layers, labels, predictions, images) from the command-line arguments."""
+    import numpy as np
+
+    from ..exceptions import InvalidInputError
+    from .main import _load_array, load_data, load_model
+
+    if args.activations:
+        path = Path(args.activations)
+        if path.is_dir():
+            from ..activations import Activations
+
+            acts = Activations.load(path)
+            layers = {k: acts[k] for k in acts}
+            if args.layers:
+                import fnmatch
+
+                layers = {k: v for k, v in layers.items()
+                          if any(fnmatch.fnmatchcase(k, pat) for pat in args.layers)}
+                if not layers:
+                    raise InvalidInputError(f"--layers {args.layers} match no layer of {path}; "
+                                            f"available: {', '.join(acts)}")
+            labels = acts.labels
+        else:
+            x = _load_array(str(path))
+            layers = {path.stem: x.reshape(len(x), -1) if x.ndim > 2 else x}
+            labels = None
+        if args.labels:
+            labels = _load_array(args.labels)
+        images = _load_array(args.images) if args.images else None
+        return layers, labels, None, images
+    if not args.model:
+        raise InvalidInputError("give --activations FILE.npy|DIR, or --model module:factory with --data.")
+    from ..activations import list_layers, record_activations
+
+    model = load_model(args.model, args.weights)
+    x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
+    names = [n for n, _ in list_layers(model)]
+    chosen = args.layers or ([names[-2]] if len(names) >= 2 else names)
+    out_layer = names[-1]
+    record = list(dict.fromkeys([*chosen, out_layer]))
+    acts = record_activations(model, x if y is None else (x, y), record, progress=not args.quiet)
+    layers = {k: acts[k] for k in acts if k != out_layer or out_layer in chosen}
+    predictions = None
+    out = acts[out_layer]
+    if y is not None and out.ndim == 2 and out.shape[1] > 1:
+        predictions = np.asarray(out).argmax(axis=1)
+    images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
+    labels = None if y is None else np.asarray(y)
+    return layers, labels, predictions, images
+
+
+def cmd_mapper(args: argparse.Namespace) -> int:
+    from ..exceptions import InvalidInputError
+
+    layers, labels, predictions, images = _load_sources(args)
+    if not layers:
+        raise InvalidInputError("no activations to map; check --layers.")
+    out = Path(args.out)
+    if args.sweep:
+        from .._io import atomic_write_text
+        from ..mapper import stability_sweep
+
+        for name, x in layers.items():
+            res = stability_sweep(x.reshape(len(x), -1), lens=args.lens, n_intervals=args.intervals,
+                                  overlap=args.overlap, eps=args.eps, eps_quantiles=args.eps_quantile,
+                                  min_samples=args.min_samples, cover=args.cover, noise=args.noise,
+                                  random_state=args.seed, progress=not args.quiet)
+            md = res.to_markdown()
+            print(f"## {name}\n\n{md}\n")
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            print(f"written to {atomic_write_text(out / f'sweep_{safe}.md', md + chr(10))}")
+        return 0
+    from ..pipeline import mapper_analysis
+
+    run = mapper_analysis(
+        {k: v.reshape(len(v), -1) for k, v in layers.items()}, labels=labels,
+        predictions=predictions, images=images, out=out, lens=args.lens, cover=args.cover,
+        n_intervals=_single(args.intervals, "--intervals"), overlap=_single(args.overlap, "--overlap"),
+        eps=_single(args.eps, "--eps"), eps_quantile=_single(args.eps_quantile, "--eps-quantile"),
+        min_samples=args.min_samples, noise=args.noise, seed=args.seed, progress=not args.quiet,
+        title=f"Mapper of {', '.join(layers)}")
+    for name, g in run.graphs.items():
+        s = g.summary()
+        print(f"{name}: {s['n_nodes']} nodes, {s['n_edges']} edges, {s['b0']} components, "
+              f"{s['b1']} cycles, {s['coverage']:.1%} of inputs covered, eps {g.params.get('eps', float('nan')):.4g}")
+    print(f"explorer written to {run.explorer_path.resolve()}")
+    return 0
