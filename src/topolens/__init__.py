@@ -36,6 +36,8 @@ _LAZY = {
     "correlation_dissimilarity": "dissimilarity",
     "pairwise_dissimilarity": "dissimilarity",
     "rips_persistence": "homology",
+    "Mapper": "mapper",
+    "mapper_graph": "mapper",
 }
 
 
@@ -61,6 +63,7 @@ __all__ = [
     "IntegrityError",
     "InvalidInputError",
     "LayerNotFoundError",
+    "Mapper",
     "MemoryBudgetError",
     "MissingDependencyError",
     "NonFiniteError",
@@ -73,6 +76,7 @@ __all__ = [
     "activation_persistence",
     "correlation_dissimilarity",
     "list_layers",
+    "mapper_graph",
     "pairwise_dissimilarity",
     "record_activations",
     "rips_persistence",

@@ -223,7 +223,13 @@ def mapper_analysis(
             if predictions is not None:
                 pred = np.asarray(_to_numpy(predictions)).astype(str)
                 pos = np.clip(np.searchsorted(uniq, pred), 0, len(uniq) - 1)
-                predictions = np.where(uniq[pos] == pred, pos, -1)
+                unknown = np.unique(pred[uniq[pos] != pred])
+                if unknown.size:
+                    raise InvalidInputError(
+                        f"predictions hold classes that no label has ({unknown[:5].tolist()}); "
+                        "code predictions like the labels."
+                    )
+                predictions = pos
     mappers, graphs, stats = {}, {}, {}
     names = list(layers)
     it: Any = names

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -197,6 +196,8 @@ class Mapper:
         """
         self._setup(x, lens_values)
         self.graph_ = self.refit()
+        self.cover_ = self.graph_.cover
+        self.eps_ = self.graph_.params.get("eps")
         return self
 
     def _setup(self, x: Any, lens_values: Any = None) -> None:
@@ -246,7 +247,8 @@ class Mapper:
               noise: str | None = None) -> MapperGraph:
         """A graph for other cover/DBSCAN settings, reusing the fitted lens and neighbour graph.
 
-        Arguments left as None keep the estimator's settings. Does not change ``graph_``.
+        Arguments left as None keep the estimator's settings. The fitted state (``graph_``,
+        ``cover_``, ``eps_``) is left as it is; the new graph records its own cover and eps.
         """
         if not hasattr(self, "lens_"):
             raise InvalidInputError("call fit(x) before refit(); the Mapper has no data yet.")
@@ -260,20 +262,17 @@ class Mapper:
         else:
             cov = copy.copy(make_cover(base, n_intervals=ni, overlap=ov))
         sets = cov.fit(self.lens_.values).sets_
-        self.cover_ = sets
         members = sets.members(self.lens_.values)
         params: dict[str, Any] = {"lens": self.lens_.name, "noise": noise,
                                   "min_shared": int(self.min_shared), "cover": repr(cov)}
         dbp = self._dbscan_params(eps, min_samples)
         if dbp is not None:
             e, ms = dbp
-            self.eps_ = e
             params.update({"clusterer": "DBSCAN", "eps": e, "min_samples": ms,
                            "eps_quantile": None if (eps is not None or self._explicit_eps())
                            else float(self.eps_quantile)})
             per_set = self._fast_clusters(sets, members, e, ms, noise)
         else:
-            self.eps_ = None
             params["clusterer"] = repr(self.clusterer)
             per_set = self._generic_clusters(members, noise)
         node_members, cube, cluster = [], [], []
@@ -396,5 +395,3 @@ def mapper_graph(x: Any, lens: Lens = "l2norm", *, cover: Any = None, clusterer:
                random_state=random_state)
     return m.fit(x, lens_values=lens_values).graph_
 
-
-ClustererFactory = Callable[[], Any]

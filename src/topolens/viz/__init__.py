@@ -18,6 +18,10 @@ plot_gap_scatter, plot_feature_correlations
     Predicted against true generalization gap; feature-gap rank correlations.
 figure_to_png_bytes, figure_to_data_uri
     Render a figure to PNG bytes or a ``data:image/png;base64,...`` URI and close it.
+
+The Mapper explorer (no matplotlib) lives in :mod:`topolens.viz.mapper_html`
+(``render_explorer``, ``write_explorer``) and :mod:`topolens.viz.mapper_payload`
+(``explorer_payload``: graphs and node statistics -> the explorer's data).
 """
 
 from __future__ import annotations

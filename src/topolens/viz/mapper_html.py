@@ -170,6 +170,17 @@ def _check_pairs(value: Any, where: str, *, n_labels: int | None, second: str) -
             raise _fail(w, f"has value {_kind(val)}", "a finite number")
 
 
+def _check_per_input(values: Any, where: str, what: str, n_inputs: int,
+                     n_labels: int | None) -> None:
+    """One label index (< n_labels when names are known) per input, or None."""
+    if values is None:
+        return
+    arr = _int_array(values, where, lo=0, hi=n_labels)
+    if arr.size != n_inputs:
+        raise _fail(where, f"has {arr.size} entries",
+                    f"one {what} per input ({n_inputs}, the layers' n_inputs)")
+
+
 def _check_labels(payload: Mapping, n_inputs: int) -> int | None:
     """Validate ``labels`` and ``predictions``; return the number of label names (or None)."""
     labels = payload.get("labels")
@@ -188,22 +199,9 @@ def _check_labels(payload: Mapping, n_inputs: int) -> int | None:
                         "Convert class names with str() before building the payload.",
                     )
             n_labels = len(names)
-        of_input = labels.get("of_input")
-        if of_input is not None:
-            arr = _int_array(of_input, "labels.of_input", lo=0, hi=n_labels)
-            if arr.size != n_inputs:
-                raise _fail(
-                    "labels.of_input", f"has {arr.size} entries",
-                    f"one label per input ({n_inputs}, the layers' n_inputs)",
-                )
-    predictions = payload.get("predictions")
-    if predictions is not None:
-        arr = _int_array(predictions, "predictions", lo=0, hi=n_labels)
-        if arr.size != n_inputs:
-            raise _fail(
-                "predictions", f"has {arr.size} entries",
-                f"one predicted label per input ({n_inputs}, the layers' n_inputs)",
-            )
+        _check_per_input(labels.get("of_input"), "labels.of_input", "label", n_inputs, n_labels)
+    _check_per_input(payload.get("predictions"), "predictions", "predicted label", n_inputs,
+                     n_labels)
     return n_labels
 
 
