@@ -89,3 +89,26 @@ def test_no_source_and_nan_activations(tmp_path, capsys):
     np.save(tmp_path / "empty.npy", np.zeros((20, 0)))
     assert main(["mapper", "--activations", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "o")]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+MODEL_FILE = """
+import torch.nn as nn
+def make():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+"""
+
+
+def test_analyze_with_a_mapper_section(tmp_path, capsys):
+    f = tmp_path / "m.py"
+    f.write_text(MODEL_FILE)
+    out = tmp_path / "rep"
+    assert main(["-q", "analyze", "--model", f"{f}:make", "--data", "digits", "--max-inputs", "300",
+                 "--layers", "1", "2", "--n-inputs", "200", "--n-neurons", "16", "--resamples", "1",
+                 "--mapper", "2", "--out", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "Mapper of activations" in html and "<iframe" in html
+    payload = _payload((out / "mapper.html").read_text())
+    assert payload["images"]["width"] == 8 and payload["labels"] is not None
+    rc = main(["-q", "analyze", "--model", f"{f}:make", "--data", "digits", "--max-inputs", "100",
+               "--layers", "1", "--mapper", "3", "--out", str(tmp_path / "r2")])
+    assert rc == 2 and "--mapper" in capsys.readouterr().err

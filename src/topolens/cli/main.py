@@ -209,17 +209,54 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             acts = Activations({k: acts[k] for k in chosen}, labels=acts.labels,
                                shapes={k: acts.shapes[k] for k in chosen})
         res = analyze_activations(acts, out=args.out, info={"activations": args.activations},
-                                  progress=not args.quiet, **kw)
+                                  progress=not args.quiet,
+                                  extra_sections=_mapper_sections(args, acts, None), **kw)
     else:
         if not args.model:
             raise InvalidInputError("give --model module:factory (with --data) or --activations DIR.")
         model = load_model(args.model, args.weights)
         x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
         data = x if y is None else (x, y)
-        res = analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out, store=args.store,
-                      progress=not args.quiet, info={"model spec": args.model, "data": args.data}, **kw)
+        if args.mapper:
+            from ..activations import record_activations
+
+            acts = record_activations(model, data, args.layers, reduce=args.reduce,
+                                      store=args.store, progress=not args.quiet)
+            info = {"model spec": args.model, "data": args.data, "inputs recorded": acts.n_inputs}
+            images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
+            res = analyze_activations(acts, out=args.out, info=info, progress=not args.quiet,
+                                      extra_sections=_mapper_sections(args, acts, images), **kw)
+        else:
+            res = analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out,
+                          store=args.store, progress=not args.quiet,
+                          info={"model spec": args.model, "data": args.data}, **kw)
     print(f"report written to {res.report_path.resolve()}")
     return 0
+
+
+def _mapper_sections(args: argparse.Namespace, acts: Any, images: Any) -> Any:
+    """The report callback adding a Mapper section for ``--mapper LAYER ...`` (or None)."""
+    if not args.mapper:
+        return None
+    missing = [name for name in args.mapper if name not in acts]
+    if missing:
+        raise LayerNotFoundError(
+            f"--mapper {missing} are not among the recorded layers ({', '.join(acts)}); record "
+            "them with --layers too."
+        )
+    from ..pipeline import mapper_analysis
+
+    run = mapper_analysis({k: acts[k] for k in args.mapper}, labels=acts.labels, images=images,
+                          out=args.out, progress=not args.quiet,
+                          title=f"Mapper of {', '.join(args.mapper)}")
+
+    def add(rep: Any) -> None:
+        from ..report import add_mapper_section
+        from ..viz.mapper_html import render_explorer
+
+        add_mapper_section(rep, run, explorer_html=render_explorer(run.payload))
+
+    return add
 
 
 def cmd_persistence(args: argparse.Namespace) -> int:
@@ -319,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(for layers too large for RAM; reusable with --activations)")
     src.add_argument("--reduce", choices=("flatten", "mean", "max"), default="flatten",
                      help="conv outputs: one neuron per (channel, position) or pooled per channel")
+    p.add_argument("--mapper", nargs="+", metavar="LAYER",
+                   help="also add a Mapper section (and mapper.html) for these recorded layers")
     p.add_argument("--out", default="topolens-report", help="output folder (default: %(default)s)")
     _add_persistence_args(p, n_inputs=1000, n_neurons=500)
     p.set_defaults(func=cmd_analyze)
