@@ -13,7 +13,7 @@ from .cluster import NOISE_POLICIES, dbscan_labels
 from .cover import BalancedCover, CoverSets, UniformCover
 from .graph import MapperGraph
 from .lenses import LensValues, compute_lens
-from .neighbours import kdistance_eps, radius_graph
+from .neighbours import kdistance_eps, kdistances, radius_graph
 from .stats import NodeStatistics, node_statistics
 from .sweep import SweepResult, component_ari, node_agreement, stability_sweep
 
@@ -33,6 +33,7 @@ __all__ = [
     "compute_lens",
     "dbscan_labels",
     "kdistance_eps",
+    "kdistances",
     "mapper_graph",
     "node_agreement",
     "node_statistics",

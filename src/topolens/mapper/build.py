@@ -25,7 +25,7 @@ from .cluster import check_noise_policy, dbscan_labels, is_plain_dbscan
 from .cover import CoverSets, make_cover
 from .graph import MapperGraph
 from .lenses import Lens, LensValues, compute_lens
-from .neighbours import RadiusGraph, kdistance_eps, radius_graph
+from .neighbours import RadiusGraph, kdistances, radius_graph
 
 __all__ = ["DEFAULT_EPS_QUANTILE", "DEFAULT_MIN_SAMPLES", "Mapper", "mapper_graph"]
 
@@ -217,6 +217,7 @@ class Mapper:
             self.lens_ = LensValues(np.ascontiguousarray(v), "precomputed", False)
         check_noise_policy(self.noise)
         self._neighbourhoods = None
+        self._kdist: dict[int, np.ndarray] = {}
 
     def _dbscan_params(self, eps: float | None, min_samples: int | None) -> tuple[float, int] | None:
         """(eps, min_samples) for the fast path, or None for a custom clusterer."""
@@ -231,16 +232,25 @@ class Mapper:
             raise InvalidInputError(f"min_samples must be >= 1; got {ms}.")
         e = eps if eps is not None else base_eps
         if e is None:
-            if not hasattr(self, "_auto_eps") or self._auto_eps[0] != ms:
-                value = kdistance_eps(self.x_, ms, float(self.eps_quantile),
-                                      seed=self.random_state, device=self.device)
-                self._auto_eps = (ms, value)
-                logger.info("Mapper eps from the %.2f quantile of %d-distances: %.5g",
-                            self.eps_quantile, ms - 1, value)
-            e = self._auto_eps[1]
+            e = self.eps_from_quantile(float(self.eps_quantile), ms)
         if not np.isfinite(e) or e < 0:
             raise InvalidInputError(f"eps must be a finite number >= 0; got {e!r}.")
         return float(e), ms
+
+    def eps_from_quantile(self, quantile: float, min_samples: int | None = None) -> float:
+        """DBSCAN eps as a quantile of the fitted points' k-distances (computed once, cached)."""
+        if not hasattr(self, "x_"):
+            raise InvalidInputError("call fit(x) first; the Mapper has no data yet.")
+        if not 0.0 <= quantile <= 1.0:
+            raise InvalidInputError(f"eps_quantile must be in [0, 1]; got {quantile!r}.")
+        ms = int(self.min_samples if min_samples is None else min_samples)
+        cache = self.__dict__.setdefault("_kdist", {})
+        if ms not in cache:
+            cache[ms] = kdistances(self.x_, ms, seed=self.random_state, device=self.device)
+        d = cache[ms]
+        value = float(np.quantile(d, quantile)) if d.size else 0.0
+        logger.info("Mapper eps from the %.2f quantile of %d-distances: %.5g", quantile, ms - 1, value)
+        return value
 
     def refit(self, *, cover: Any = None, n_intervals: Any = None, overlap: Any = None,
               eps: float | None = None, min_samples: int | None = None,

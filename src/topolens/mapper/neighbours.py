@@ -11,10 +11,17 @@ Two facts keep the work small:
 * For a 1-Lipschitz lens (the L2 norm, a column, a PCA axis) ``|f(x) - f(y)| <= ||x - y||``,
   so pairs whose lens values differ by more than ``eps`` cannot be neighbours either.
 
-The points are sorted by the lens and compared block by block within that band with float32
-GEMMs (on the GPU when one is present). Every pair whose float32 squared distance lies within a
-rigorous rounding-error bound of ``eps**2`` is recomputed exactly in float64 from the coordinate
-differences, so the graph does not depend on the device, the BLAS or the number of threads.
+Most remaining pairs are far apart, and activations have a low intrinsic dimension, so pairs
+are pruned before any full-dimensional product: with the centred points projected on their top
+principal axes (``P``) and the norm of what is left (``R``),
+``||x - y||^2 >= ||P_x - P_y||^2 + (||R_x|| - ||R_y||)^2``. A kd-tree on those coordinates cuts
+the points into tiles of compact sub-blocks; tile pairs are skipped on their bounding boxes (and
+their lens intervals), sub-block pairs on the pointwise bound (one thin product), and only the
+surviving sub-block pairs get float32 GEMMs (on the GPU when one is present). Every bound allows
+for its own rounding errors, so no needed pair is lost. Every pair whose float32 squared
+distance lies within a rigorous rounding-error bound of ``eps**2`` is recomputed exactly in
+float64 from the coordinate differences, so the graph does not depend on the device, the BLAS
+or the number of threads.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import numpy as np
 
 from ..exceptions import InvalidInputError
 
-__all__ = ["RadiusGraph", "kdistance_eps", "radius_graph"]
+__all__ = ["RadiusGraph", "kdistance_eps", "kdistances", "radius_graph"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +72,13 @@ def _principal_axes(xc: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     s = xc[np.sort(rng.choice(n, size=min(n, _PCA_SAMPLE), replace=False))].astype(np.float64)
     if dim <= s.shape[0]:
-        w, v = np.linalg.eigh(s.T @ s)
+        _, v = np.linalg.eigh(s.T @ s)
         axes = v[:, ::-1][:, :k]
     else:
-        w, u = np.linalg.eigh(s @ s.T)
+        _, u = np.linalg.eigh(s @ s.T)
         axes = s.T @ u[:, ::-1][:, :k]
-    # complete with random directions where the sample is degenerate, then orthonormalise
+    # complete with random directions where the sample is small or degenerate, orthonormalise
+    axes = np.column_stack([axes, rng.standard_normal((dim, k - axes.shape[1]))])
     axes = axes + 1e-9 * np.abs(axes).max(initial=1.0) * rng.standard_normal(axes.shape)
     q, _ = np.linalg.qr(axes)
     return q
@@ -97,7 +105,7 @@ def _kd_order(feat: np.ndarray, tile: int, sub: int) -> tuple[np.ndarray, np.nda
             parts.append(ii)
             continue
         unit = tile if m > tile else sub
-        h = min(max(int(round(m / (2 * unit))) * unit, unit), m - 1)
+        h = min(max(round(m / (2 * unit)) * unit, unit), m - 1)
         f = feat[ii]
         dim = int(np.argmax(f.max(axis=0) - f.min(axis=0)))
         part = np.argpartition(f[:, dim], h)
@@ -140,6 +148,20 @@ def _tile_pairs(lo: np.ndarray, hi: np.ndarray, klo: np.ndarray, khi: np.ndarray
         out_a.append(a)
         out_b.append(b)
     return np.concatenate(out_a), np.concatenate(out_b)
+
+
+def _buffer(store: dict, name: str, shape: tuple, like: Any, dtype: Any = None) -> Any:
+    """A reusable tensor of ``shape`` (dtype, default that of ``like``, and device of ``like``):
+    fresh allocations of large blocks cost page faults that are slower than the products."""
+    numel = int(np.prod(shape))
+    dtype = like.dtype if dtype is None else dtype
+    buf = store.get(name)
+    if buf is None or buf.numel() < numel or buf.dtype != dtype:
+        import torch
+
+        buf = torch.empty(max(numel, 1), dtype=dtype, device=like.device)
+        store[name] = buf
+    return buf[:numel].view(shape)
 
 
 def _exact_d2(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -282,7 +304,7 @@ def radius_graph(x: np.ndarray, eps: float, *, key: np.ndarray | None = None,
     proj = centred @ axes
     pp = np.einsum("ij,ij->i", proj, proj)
     res2 = sq64 - pp
-    err = 1e-12 * (sq64 + max_sq) + 1e-300  # float64 error of res2 (and of the projection)
+    err = 4e-12 * (sq64 + max_sq) + 1e-300  # float64 error of res2 (and of the projection)
     res_lo = np.sqrt(np.maximum(res2 - err, 0.0))
     res_hi = np.sqrt(np.maximum(res2 + err, 0.0))
     # ---- kd-tree tiles
@@ -301,67 +323,109 @@ def radius_graph(x: np.ndarray, eps: float, *, key: np.ndarray | None = None,
     klo = np.minimum.reduceat(ks, starts)
     khi = np.maximum.reduceat(ks, starts)
     ta, tb = _tile_pairs(lo, hi, klo, khi, r2, 1e-9 * max_sq, band, ranges)
-    # ---- device arrays, padded per tile: pads never pass a test
+    # ---- device arrays, padded per tile; one more all-pad sub-block at the end. Pads never
+    # pass a test.
+    # The bound is one product: with y = (P, R) and s = |y|^2, A_i = (y_i, s'_i, 1) and
+    # B_j = (-2 y_j, 1, s'_j) give A_i . B_j = |y_i - y_j|^2 - slack_i - slack_j, where s' is s
+    # less the product's rounding error and the error of R (taken from both ends).
     p_dtype = torch.float32 if u <= 2.0**-24 else torch.float64
-    u_p = 2.0**-24 if p_dtype == torch.float32 else 2.0**-53
-    c_p = 2.0 * (k + 8) * u_p
-    valid = perm_pad >= 0
-    src = np.where(valid, perm_pad, 0)
-    p_pad = np.where(valid[:, None], proj[src], 0.0)
-    pp_a = np.where(valid, (1.0 - c_p) * pp[src], np.inf)  # |P|^2 less the product's error
-    rlo_pad = np.where(valid, res_lo[src], 0.0)
-    rhi_pad = np.where(valid, res_hi[src], 0.0)
-    key_pad = np.where(valid, skey[src], np.nan)
-    hs_pad = np.where(valid, 0.5 * (1.0 - c) * sq64[src], np.inf)
     np_p = np.float32 if p_dtype == torch.float32 else np.float64
-    pt = torch.from_numpy(p_pad.astype(np_p)).to(dev).view(nt, _TILE, k)
-    ppt = torch.from_numpy(pp_a.astype(np_p)).to(dev).view(nt, _TILE)
-    # residual intervals rounded outwards
-    rlot = torch.from_numpy(np.nextafter(rlo_pad.astype(np_p), np_p(-np.inf)).clip(0)).to(dev).view(nt, _TILE)
-    rhit = torch.from_numpy(np.nextafter(rhi_pad.astype(np_p), np_p(np.inf))).to(dev).view(nt, _TILE)
-    keyt = torch.from_numpy(key_pad).to(dev).view(nt, _TILE)
-    xt = torch.from_numpy(np.where(valid[:, None], centred[src], 0.0).astype(np.float32)).to(dev)
-    ns = _TILE // _SUB
-    xsub = xt.view(nt * ns, _SUB, dim)
-    hst = torch.from_numpy(hs_pad.astype(np.float32)).to(dev).view(nt * ns, _SUB)
+    u_p = 2.0**-24 if p_dtype == torch.float32 else 2.0**-53
+    c_p = 4.0 * (k + 3 + 8) * u_p
+    res_mid = 0.5 * (res_lo + res_hi)
+    s_adj = (1.0 - c_p) * (pp + res_mid * res_mid) - 2.0 * float(res_hi.max()) * (res_hi - res_lo)
+    n_pad = nt * _TILE + _SUB
+    aug_a = np.zeros((n_pad, k + 3), dtype=np_p)
+    aug_b = np.zeros((n_pad, k + 3), dtype=np_p)
+    aug_a[:, k + 1] = aug_b[:, k + 2] = 1e30  # pads: a huge bound
+    aug_a[:, k + 2] = aug_b[:, k + 1] = 1.0
+    aug_a[slot, :k] = proj[order]
+    aug_a[slot, k] = res_mid[order]
+    aug_a[slot, k + 1] = s_adj[order]
+    aug_b[slot, :k + 1] = -2.0 * aug_a[slot, :k + 1].astype(np.float64)
+    aug_b[slot, k + 2] = s_adj[order]
+    x_pad = np.zeros((n_pad, dim), dtype=np.float32)
+    x_pad[slot] = centred[order]
+    hs_pad = np.full(n_pad, np.inf, dtype=np.float32)
+    hs_pad[slot] = 0.5 * (1.0 - c) * sq64[order]
+    at = torch.from_numpy(aug_a).to(dev)
+    bt = torch.from_numpy(aug_b).to(dev)
+    xt = torch.from_numpy(x_pad).to(dev)
+    hst = torch.from_numpy(hs_pad).to(dev)
     thr_p = r2 * (1.0 + 1e-5) + 1e-9 * max_sq
-    # ---- stage 2: pointwise low-dimensional bound on the surviving tile pairs
-    ga_l, gb_l = [], []
-    step = max(1, _BLOCK_BYTES // (4 * 4 * _TILE * _TILE))
-    ta_t = torch.from_numpy(ta).to(dev)
-    tb_t = torch.from_numpy(tb).to(dev)
-    check_band = np.isfinite(band)
-    for s in range(0, ta.size, step):
-        a, b = ta_t[s:s + step], tb_t[s:s + step]
-        lb = torch.baddbmm(ppt[a][:, :, None] + ppt[b][:, None, :], pt[a], pt[b].transpose(1, 2),
-                           alpha=-2.0)
-        gap = torch.maximum(rlot[a][:, :, None] - rhit[b][:, None, :],
-                            rlot[b][:, None, :] - rhit[a][:, :, None]).clamp_(min=0)
-        ok = lb.addcmul_(gap, gap) <= thr_p
-        if check_band:
-            ok &= (keyt[a][:, :, None] - keyt[b][:, None, :]).abs_() <= band
-        blk = ok.view(-1, ns, _SUB, ns, _SUB).any(dim=4).any(dim=2)
-        bi, sa, sb = torch.nonzero(blk, as_tuple=True)
-        keep = (a[bi] != b[bi]) | (sa <= sb)
-        ga_l.append((a[bi] * ns + sa)[keep])
-        gb_l.append((b[bi] * ns + sb)[keep])
-    ga = torch.cat(ga_l) if ga_l else torch.empty(0, dtype=torch.long, device=dev)
-    gb = torch.cat(gb_l) if gb_l else torch.empty(0, dtype=torch.long, device=dev)
-    # ---- stage 3: full float32 products of the surviving sub-block pairs
+    ns = _TILE // _SUB
+    bufs: dict[str, Any] = {}
+    # ---- stage 2: the bound for all pairs of points of the surviving tile pairs, batched;
+    # a sub-block pair survives when its smallest bound is within eps
+    sub_ok = []
+    step = max(1, _BLOCK_BYTES // (4 * _TILE * (_TILE + 2 * (k + 3))))
+    at3, bt3 = at[:nt * _TILE].view(nt, _TILE, k + 3), bt[:nt * _TILE].view(nt, _TILE, k + 3)
+    lower = torch.ones(ns, ns, dtype=torch.bool, device=dev).tril_(-1)
+    for s0 in range(0, ta.size, step):
+        a = torch.from_numpy(ta[s0:s0 + step]).to(dev)
+        b = torch.from_numpy(tb[s0:s0 + step]).to(dev)
+        m = a.numel()
+        lhs = torch.index_select(at3, 0, a, out=_buffer(bufs, "pa", (m, _TILE, k + 3), at3))
+        rhs = torch.index_select(bt3, 0, b, out=_buffer(bufs, "pb", (m, _TILE, k + 3), bt3))
+        lb = torch.bmm(lhs, rhs.transpose(1, 2), out=_buffer(bufs, "lb", (m, _TILE, _TILE), at3))
+        ok = lb.view(m, ns, _SUB, ns, _SUB).amin(dim=4).amin(dim=2) <= thr_p
+        ok[a == b] &= ~lower  # a tile with itself: each sub-block pair once
+        sub_ok.append(ok.cpu().numpy())
+    ok_all = np.concatenate(sub_ok) if sub_ok else np.zeros((0, ns, ns), bool)
+    # work items, sorted by row tile: (row tile, column sub-block, the row sub-blocks it needs)
+    p_idx, sb = np.nonzero(ok_all.any(axis=1))
+    item_tile = ta[p_idx]
+    item_col = tb[p_idx] * ns + sb
+    item_mask = ok_all[p_idx, :, sb]
+    n_sub = int(ok_all.sum())
+    del bufs["pa"], bufs["pb"], bufs["lb"]
+    # ---- stage 3: full float32 products; a unit is a row tile with (a chunk of) its column
+    # sub-blocks; units of similar length are batched, columns padded with the all-pad sub-block
+    per_col = _SUB * (4 * dim + 9 * _TILE)
+    w_max = max(1, (_BLOCK_BYTES - 4 * _TILE * dim) // per_col)
+    t_first = np.searchsorted(item_tile, np.arange(nt + 1))
+    u_start = np.concatenate([np.arange(t_first[t], t_first[t + 1], w_max) for t in range(nt)]
+                             + [np.empty(0, np.int64)]).astype(np.int64)
+    u_tile = item_tile[u_start] if u_start.size else u_start
+    u_len = np.minimum(t_first[u_tile + 1] - u_start, w_max)
+    by_len = np.argsort(u_len, kind="stable")
     rows_l, cols_l, val_l = [], [], []
-    step = max(1, _BLOCK_BYTES // (4 * 2 * _SUB * (dim + _SUB)))
-    for s in range(0, ga.numel(), step):
-        a, b = ga[s:s + step], gb[s:s + step]
-        dot = torch.bmm(xsub[a], xsub[b].transpose(1, 2))
-        thr = hst[a][:, :, None] + hst[b][:, None, :] - 0.5 * r2
-        hit = dot >= thr
-        hit &= ((a != b)[:, None, None]
-                | (torch.arange(_SUB, device=dev)[:, None] < torch.arange(_SUB, device=dev)[None, :]))
-        bi, i, j = torch.nonzero(hit, as_tuple=True)
-        vals = dot[bi, i, j]
-        rows_l.append((a[bi] * _SUB + i).cpu().numpy())
-        cols_l.append((b[bi] * _SUB + j).cpu().numpy())
-        val_l.append(vals.cpu().numpy())
+    xt3 = xt[:nt * _TILE].view(nt, _TILE, dim)
+    hst3 = hst[:nt * _TILE].view(nt, _TILE)
+    pad_col = nt * ns  # the all-pad sub-block
+    sub_ar = torch.arange(_SUB, device=dev)
+    g0 = 0
+    while g0 < by_len.size:
+        g1 = g0 + 1
+        while (g1 < by_len.size
+               and (g1 + 1 - g0) * (4 * _TILE * dim + int(u_len[by_len[g1]]) * per_col) <= _BLOCK_BYTES):
+            g1 += 1
+        units = by_len[g0:g1]
+        g0 = g1
+        lens, starts, ng = u_len[units], u_start[units], units.size
+        width = int(lens.max())
+        off = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+        col_sb = np.full((ng, width), pad_col, dtype=np.int64)
+        col_sb[np.repeat(np.arange(ng), lens), off] = item_col[np.repeat(starts, lens) + off]
+        tl = torch.from_numpy(u_tile[units]).to(dev)
+        cols = (torch.from_numpy(col_sb).to(dev)[:, :, None] * _SUB + sub_ar).view(-1)
+        lhs = torch.index_select(xt3, 0, tl, out=_buffer(bufs, "xa", (ng, _TILE, dim), xt))
+        rhs = torch.index_select(xt, 0, cols, out=_buffer(bufs, "xb", (cols.numel(), dim), xt))
+        dot = torch.bmm(lhs, rhs.view(ng, width * _SUB, dim).transpose(1, 2),
+                        out=_buffer(bufs, "dot", (ng, _TILE, width * _SUB), xt))
+        thr = torch.add((hst3[tl] - 0.5 * r2)[:, :, None], hst[cols].view(ng, 1, -1),
+                        out=_buffer(bufs, "thr", dot.shape, xt))
+        g, i, j = torch.nonzero(torch.ge(dot, thr, out=_buffer(bufs, "hit", dot.shape, xt, torch.bool)),
+                                as_tuple=True)
+        vals = dot[g, i, j].cpu().numpy()
+        g, i, j = g.cpu().numpy(), i.cpu().numpy(), j.cpu().numpy()
+        item = starts[g] + j // _SUB
+        pos_r = u_tile[units][g] * _TILE + i
+        pos_c = item_col[item] * _SUB + j % _SUB
+        keep = item_mask[item, i // _SUB] & (pos_r < pos_c)
+        rows_l.append(pos_r[keep])
+        cols_l.append(pos_c[keep])
+        val_l.append(vals[keep])
     pos_i = np.concatenate(rows_l) if rows_l else np.empty(0, np.int64)
     pos_j = np.concatenate(cols_l) if cols_l else np.empty(0, np.int64)
     dots = np.concatenate(val_l).astype(np.float64) if val_l else np.empty(0)
@@ -370,7 +434,7 @@ def radius_graph(x: np.ndarray, eps: float, *, key: np.ndarray | None = None,
     d2 = sq64[ri] + sq64[ci] - 2.0 * dots
     tol = c * (sq64[ri] + sq64[ci])
     keep = d2 <= r2 + tol
-    if check_band:
+    if np.isfinite(band):
         keep &= np.abs(skey[ri] - skey[ci]) <= band
     if ranges is not None:
         keep &= _range_ok(np.minimum(skey[ri], skey[ci]), np.maximum(skey[ri], skey[ci]), ranges)
@@ -383,21 +447,20 @@ def radius_graph(x: np.ndarray, eps: float, *, key: np.ndarray | None = None,
     )
     logger.info("radius graph: %d points, eps=%.4g, band=%.4g, %s, %d tile pairs, %d sub-block "
                 "pairs, %d candidate pairs kept", n, eps, band,
-                "all pairs" if ranges is None else f"{len(ranges)} ranges", ta.size, ga.numel(),
+                "all pairs" if ranges is None else f"{len(ranges)} ranges", ta.size, n_sub,
                 graph.n_pairs)
     return graph
 
 
-def kdistance_eps(x: np.ndarray, min_samples: int, quantile: float, *, sample: int = 2000,
-                  seed: int = 0, device: Any = None) -> float:
-    """DBSCAN's ``eps`` from the k-distance heuristic.
+def kdistances(x: np.ndarray, min_samples: int, *, sample: int = 2000, seed: int = 0,
+               device: Any = None) -> np.ndarray:
+    """Distances from (a seeded sample of up to ``sample``) points to their
+    ``k = min_samples - 1``-th nearest *other* point: the smallest ``eps`` that makes each a
+    DBSCAN core point.
 
-    The distance from a point to its ``k = min_samples - 1``-th nearest *other* point is the
-    smallest ``eps`` that makes it a core point. This returns the ``quantile`` of those
-    distances over (a seeded sample of up to ``sample``) points, so that about that fraction
-    of the points would be core points of a DBSCAN on all the data. The k nearest candidates
-    come from a float32 GEMM and their distances are recomputed exactly in float64, so the
-    value does not depend on the device.
+    The k nearest candidates come from a float32 GEMM and their distances are recomputed in
+    float64, so the values do not depend on the device. Returns an empty array when
+    ``min_samples <= 1`` (every point is a core point at any eps).
     """
     import torch
 
@@ -406,14 +469,12 @@ def kdistance_eps(x: np.ndarray, min_samples: int, quantile: float, *, sample: i
     n = x.shape[0]
     k = int(min_samples) - 1
     if k < 1:
-        return 0.0
+        return np.zeros(0)
     if n <= k:
         raise InvalidInputError(
             f"min_samples={min_samples} needs more than {k} points to choose eps from "
             f"k-distances; got {n} point(s). Pass eps explicitly or lower min_samples."
         )
-    if not 0.0 <= quantile <= 1.0:
-        raise InvalidInputError(f"eps_quantile must be in [0, 1]; got {quantile!r}.")
     rng = np.random.default_rng(seed)
     queries = np.sort(rng.choice(n, size=min(n, sample), replace=False))
     dev = default_device(device)
@@ -431,4 +492,15 @@ def kdistance_eps(x: np.ndarray, min_samples: int, quantile: float, *, sample: i
         cand = torch.topk(d2, m, dim=1, largest=False).indices.cpu().numpy()
         exact = _exact_d2(centred, np.repeat(q, m), cand.ravel()).reshape(q.size, m)
         out[s:s + q.size] = np.sqrt(np.sort(exact, axis=1)[:, k - 1])
-    return float(np.quantile(out, quantile))
+    return out
+
+
+def kdistance_eps(x: np.ndarray, min_samples: int, quantile: float, *, sample: int = 2000,
+                  seed: int = 0, device: Any = None) -> float:
+    """DBSCAN's ``eps`` from the k-distance heuristic: the ``quantile`` of :func:`kdistances`,
+    so that about that fraction of the points would be core points of a DBSCAN on all the data.
+    """
+    if not 0.0 <= quantile <= 1.0:
+        raise InvalidInputError(f"eps_quantile must be in [0, 1]; got {quantile!r}.")
+    d = kdistances(x, min_samples, sample=sample, seed=seed, device=device)
+    return float(np.quantile(d, quantile)) if d.size else 0.0

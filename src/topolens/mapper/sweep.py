@@ -133,10 +133,7 @@ def stability_sweep(x: Any, *, lens: Lens = "l2norm",
     m._setup(x)
     if eps is None:
         qs = list(eps_quantiles) if eps_quantiles is not None else [DEFAULT_EPS_QUANTILE]
-        from .neighbours import kdistance_eps
-
-        eps = [kdistance_eps(m.x_, min_samples, float(q), seed=random_state, device=device)
-               for q in qs]
+        eps = [m.eps_from_quantile(float(q)) for q in qs]  # k-distances computed once
     eps = [float(e) for e in eps]
     ns, ps = list(n_intervals), list(overlap)
     if not ns or not ps or not eps:
