@@ -158,3 +158,16 @@ def test_bad_inputs(x, kwargs, exc, match):
 def test_refit_before_fit():
     with pytest.raises(InvalidInputError, match="fit"):
         Mapper().refit()
+
+
+def test_refit_rebuilds_the_neighbour_graph_once_for_all_covers(blob_data):
+    x, _ = blob_data
+    m = Mapper(eps=1.2, min_samples=4).fit(x)
+    first = m._neighbourhoods.graph
+    assert first.ranges is not None  # cut to the fitted cover's sets
+    m.refit(n_intervals=7, overlap=0.45)
+    general = m._neighbourhoods.graph
+    assert general is not first and general.ranges is None
+    for n, p, e in [(12, 0.2, 1.0), (4, 0.5, 1.2), (20, 0.1, 0.5)]:
+        m.refit(n_intervals=n, overlap=p, eps=e)
+        assert m._neighbourhoods.graph is general

@@ -83,10 +83,19 @@ class _Neighbourhoods:
         return bool(inside.any(axis=1).all())
 
     def ensure(self, eps: float, band: float, ranges: np.ndarray | None = None) -> RadiusGraph:
-        if not self._covers(eps, band, ranges):
-            self.graph = radius_graph(self.x, eps, key=self.key, band=band, ranges=ranges,
-                                      device=self.device)
-            self._sorted.clear()
+        """A graph complete for these needs. The first one is cut to the cover's sets (least
+        work); once another cover or a larger eps is asked for, the user is exploring, so the
+        rebuilt graph serves every cover: all pairs within the key band."""
+        if self._covers(eps, band, ranges):
+            return self.graph
+        old = self.graph
+        if old is not None:
+            eps = max(eps, old.eps)
+            band = eps if self.lipschitz else max(band, old.band)
+            ranges = None
+        self.graph = radius_graph(self.x, eps, key=self.key, band=band, ranges=ranges,
+                                  device=self.device)
+        self._sorted.clear()
         return self.graph
 
     def pairs(self, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
