@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2 --timeout 600
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.topolens-installed
 
-.PHONY: setup demo test lint bench study clean
+.PHONY: setup demo test lint bench bench-mapper study clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ lint: setup
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/bench_homology.py
+
+# Mapper vs KeplerMapper, giotto-tda and tda-mapper (issue 4): needs MNIST under $TOPOLENS_DATA.
+# giotto-tda 0.6.2 pins scikit-learn 1.3.2, so it gets its own venv (if that fails, it is reported as skipped)
+GTDA_VENV ?= .venv-gtda
+bench-mapper: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	test -f $(GTDA_VENV)/.gtda-installed || ( $(PYTHON) -m venv $(GTDA_VENV) && \
+		$(GTDA_VENV)/bin/pip install -q giotto-tda==0.6.2 && touch $(GTDA_VENV)/.gtda-installed ) || \
+		echo "giotto-tda venv could not be made; bench_mapper.py reports giotto-tda as skipped"
+	$(PY) benchmarks/bench_mapper.py --gtda-python $(GTDA_VENV)/bin/python
 
 # the generalization-gap study (issue 3): needs Fashion-MNIST under $TOPOLENS_DATA; ~10 min on 2 cores
 study: setup

@@ -171,3 +171,18 @@ def test_refit_rebuilds_the_neighbour_graph_once_for_all_covers(blob_data):
     for n, p, e in [(12, 0.2, 1.0), (4, 0.5, 1.2), (20, 0.1, 0.5)]:
         m.refit(n_intervals=n, overlap=p, eps=e)
         assert m._neighbourhoods.graph is general
+
+
+def test_noise_together_makes_one_node_per_cover_set(blob_data):
+    x, _ = blob_data
+    drop = Mapper(eps=0.8, min_samples=6).fit(x).graph_
+    together = Mapper(eps=0.8, min_samples=6, noise="together").fit(x).graph_
+    noise_nodes = np.flatnonzero(together.cluster == -1)
+    assert noise_nodes.size and len(set(together.cube[noise_nodes].tolist())) == noise_nodes.size
+    assert set(_key_sets(drop)) <= set(_key_sets(together))
+    assert together.n_nodes == drop.n_nodes + noise_nodes.size
+    members = together.cover.members(np.linalg.norm(x, axis=1))
+    covered = np.zeros(len(x), bool)
+    for m in together.members:
+        covered[m] = True
+    assert covered[np.unique(np.concatenate(members))].all()  # every covered input is in a node

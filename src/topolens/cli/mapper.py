@@ -62,8 +62,9 @@ def add_mapper_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--eps-quantile", type=float, nargs="+",
                    help="quantile of the (min_samples-1)-NN distances giving eps (default: 0.7)")
     g.add_argument("--min-samples", type=int, default=5, help="DBSCAN min_samples (default: %(default)s)")
-    g.add_argument("--noise", choices=("drop", "singletons"), default="drop",
-                   help="noise points: left out (KeplerMapper) or single-input nodes")
+    g.add_argument("--noise", choices=("drop", "singletons", "together"), default="drop",
+                   help="noise points: left out (KeplerMapper), single-input nodes, or one node per "
+                        "cover set (giotto-tda)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--sweep", action="store_true", help="stability table over the given settings")
     p.add_argument("--out", default="topolens-mapper", help="output folder (default: %(default)s)")

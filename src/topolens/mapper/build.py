@@ -120,8 +120,11 @@ def _nodes_from_labels(labels: np.ndarray, members: np.ndarray, noise: str
     if labels.size:
         for lab in np.unique(labels[labels >= 0]):
             out.append((int(lab), members[labels == lab]))
+        noisy = np.flatnonzero(labels < 0)
         if noise == "singletons":
-            out.extend((-1, members[i:i + 1]) for i in np.flatnonzero(labels < 0))
+            out.extend((-1, members[i:i + 1]) for i in noisy)
+        elif noise == "together" and noisy.size:
+            out.append((-1, members[noisy]))
     return out
 
 
@@ -147,9 +150,9 @@ class Mapper:
         DBSCAN's core-point threshold (the point itself included).
     eps_quantile : float, default 0.7
         See :data:`DEFAULT_EPS_QUANTILE`.
-    noise : {"drop", "singletons"}, default "drop"
+    noise : {"drop", "singletons", "together"}, default "drop"
         What becomes of points a cover set's clustering calls noise: left out of that set's nodes
-        (KeplerMapper, TopoAct), or one node each.
+        (KeplerMapper, TopoAct), one node each, or one node per cover set (giotto-tda).
     min_shared : int, default 1
         Nodes sharing at least this many points are joined by an edge.
     triangles : bool, default False

@@ -13,7 +13,8 @@ subset of the points from the global ``eps``-neighbour pairs, label for label:
 
 Noise policy in Mapper (``noise=``): ``"drop"`` (KeplerMapper, TopoAct) leaves noise points out
 of every node of that cover set; ``"singletons"`` makes each noise point a node of its own, so
-no input disappears from the graph.
+no input disappears from the graph; ``"together"`` puts a cover set's noise points in one node
+(label -1), as giotto-tda's Mapper pipeline does.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..exceptions import InvalidInputError
 
 __all__ = ["NOISE_POLICIES", "dbscan_labels", "is_plain_dbscan"]
 
-NOISE_POLICIES = ("drop", "singletons")
+NOISE_POLICIES = ("drop", "singletons", "together")
 
 
 def is_plain_dbscan(clusterer: Any) -> bool:
@@ -114,6 +115,7 @@ def check_noise_policy(noise: str) -> str:
     if noise not in NOISE_POLICIES:
         raise InvalidInputError(
             f"unknown noise policy {noise!r}; use 'drop' (noise points belong to no node of that "
-            "cover set, as KeplerMapper) or 'singletons' (each noise point becomes its own node)."
+            "cover set, as KeplerMapper), 'singletons' (each noise point becomes its own node) or "
+            "'together' (a cover set's noise points form one node, as giotto-tda)."
         )
     return noise

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,7 +61,6 @@ class CoverSets:
     kind: str
     n_intervals: tuple[int, ...]
     overlap: tuple[float, ...]
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_sets(self) -> int:

@@ -200,7 +200,8 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
         f"DBSCAN (eps {params.get('eps', float('nan')):.4g}, min_samples "
         f"{params.get('min_samples', '')}) clusters each cover set; nodes are clusters, edges join "
         "clusters that share inputs. Inputs DBSCAN calls noise are "
-        + ("left out" if params.get("noise") == "drop" else "kept as single-input nodes")
+        + {"drop": "left out", "singletons": "kept as single-input nodes",
+           "together": "kept as one node per cover set"}.get(params.get("noise"), "left out")
         + ". Click a node in the explorer to see its inputs; several layers are linked through "
         "their shared inputs.")
     return report.add_section(title, blocks, intro=intro)
