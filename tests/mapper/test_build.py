@@ -186,3 +186,13 @@ def test_noise_together_makes_one_node_per_cover_set(blob_data):
     for m in together.members:
         covered[m] = True
     assert covered[np.unique(np.concatenate(members))].all()  # every covered input is in a node
+
+
+def test_radix_order_is_a_stable_argsort():
+    from topolens.mapper.neighbours import _radix_order
+
+    rng = np.random.default_rng(0)
+    for high in (10, 70_000, 3_000_000):
+        v = rng.integers(0, high, 5000)
+        assert _radix_order(v).tolist() == np.argsort(v, kind="stable").tolist()
+    assert _radix_order(np.array([], dtype=np.int64)).tolist() == []

@@ -25,7 +25,7 @@ from .cluster import check_noise_policy, dbscan_labels, is_plain_dbscan
 from .cover import CoverSets, make_cover
 from .graph import MapperGraph
 from .lenses import Lens, LensValues, compute_lens
-from .neighbours import RadiusGraph, kdistances, radius_graph
+from .neighbours import RadiusGraph, _radix_order, kdistances, radius_graph
 
 __all__ = ["DEFAULT_EPS_QUANTILE", "DEFAULT_MIN_SAMPLES", "Mapper", "mapper_graph"]
 
@@ -102,9 +102,13 @@ class _Neighbourhoods:
         """Pairs within eps sorted by the smaller key of the two ends, and those keys."""
         if eps not in self._sorted:
             rows, cols = self.graph.pairs_within(eps)
-            pmin = np.minimum(self.key[rows], self.key[cols])
-            order = np.argsort(pmin, kind="stable")
-            self._sorted[eps] = (rows[order], cols[order], pmin[order])
+            # sort the pairs by the key rank of their lower end: an integer below n_points, so
+            # numpy's O(pairs) radix sort on 16-bit digits does it (two passes above 65,536)
+            rank = np.empty(self.key.size, dtype=np.int64)
+            rank[np.argsort(self.key, kind="stable")] = np.arange(self.key.size)
+            order = _radix_order(np.minimum(rank[rows], rank[cols]))
+            pmin = np.minimum(self.key[rows[order]], self.key[cols[order]])
+            self._sorted[eps] = (rows[order], cols[order], pmin)
         return self._sorted[eps]
 
 
@@ -333,7 +337,7 @@ class Mapper:
         nb.ensure(eps, nb.band_for(eps, _set_extent(sets, self.lens_.values)), ranges)
         rows, cols, pmin = nb.pairs(eps)
         n = self.x_.shape[0]
-        scratch = np.zeros(n, dtype=bool)
+        scratch = np.full(n, -1, dtype=np.int32)
         out = []
         it = _progress(range(sets.n_sets), self.progress, "Mapper cover sets")
         for s in it:

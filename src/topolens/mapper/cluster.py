@@ -47,7 +47,7 @@ def is_plain_dbscan(clusterer: Any) -> bool:
 
 
 def dbscan_labels(members: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_samples: int,
-                  n_points: int, in_set: np.ndarray | None = None) -> np.ndarray:
+                  n_points: int, scratch: np.ndarray | None = None) -> np.ndarray:
     """DBSCAN labels of the points ``members`` (sorted global indices) from neighbour pairs.
 
     Parameters
@@ -55,13 +55,15 @@ def dbscan_labels(members: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_s
     members : ndarray of int, sorted
         The points of one cover set.
     rows, cols : ndarray of int
-        All neighbour pairs (``i < j``) of the whole point cloud at the DBSCAN radius.
+        Neighbour pairs (``i < j``) at the DBSCAN radius: all of them, or any subset holding
+        every pair with both ends in ``members``.
     min_samples : int
         Core-point threshold, the point itself included (scikit-learn's convention).
     n_points : int
         Size of the whole point cloud.
-    in_set : ndarray of bool, optional
-        Scratch buffer of length ``n_points`` (all False on entry and on return).
+    scratch : ndarray of int32, optional
+        Buffer of length ``n_points`` filled with -1 (it is left so on return), to save an
+        allocation per call.
 
     Returns
     -------
@@ -72,17 +74,15 @@ def dbscan_labels(members: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_s
     labels = np.full(m, -1, dtype=np.int64)
     if m == 0:
         return labels
-    own = in_set is None
-    if own:
-        in_set = np.zeros(n_points, dtype=bool)
-    in_set[members] = True
+    local = np.full(n_points, -1, dtype=np.int32) if scratch is None else scratch
+    local[members] = np.arange(m, dtype=np.int32)  # global index -> position in members
     try:
-        sel = in_set[rows] & in_set[cols]
+        r = local[rows]
+        c = local[cols]
     finally:
-        in_set[members] = False
-    # local positions (members is sorted, so searchsorted maps global -> local)
-    r = np.searchsorted(members, rows[sel])
-    c = np.searchsorted(members, cols[sel])
+        local[members] = -1
+    sel = (r >= 0) & (c >= 0)
+    r, c = r[sel].astype(np.int64), c[sel].astype(np.int64)
     degree = np.bincount(r, minlength=m) + np.bincount(c, minlength=m) + 1
     core = degree >= min_samples
     if not core.any():
