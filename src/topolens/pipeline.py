@@ -191,7 +191,9 @@ def mapper_analysis(
     activations : Activations or mapping of layer name -> array (n_inputs, n_neurons)
         The inputs are the points. Every layer must hold the same inputs.
     labels, predictions : array-like (n_inputs,), optional
-        Integer class codes (default: ``activations.labels`` when present).
+        Classes of the inputs, and the model's predictions coded the same way: class codes
+        0..C-1 (named by ``class_names``) or any values such as strings (default labels:
+        ``activations.labels`` when present). See :func:`topolens.mapper.stats.encode_labels`.
     images : array-like, optional
         The inputs as images, shown in the explorer's node inspector.
     class_names : sequence of str, optional
@@ -213,23 +215,14 @@ def mapper_analysis(
         )
     if labels is None:
         labels = getattr(activations, "labels", None)
-    if labels is not None:
-        from ._validation import _to_numpy
+    if labels is not None:  # code labels and predictions once, for the statistics and the explorer
+        from .mapper.stats import encode_labels
 
-        lab = np.asarray(_to_numpy(labels))
-        if not np.issubdtype(lab.dtype, np.integer):  # e.g. strings: code them 0..C-1
-            uniq, codes = np.unique(lab.astype(str), return_inverse=True)
-            labels, class_names = codes, [str(u) for u in uniq]
-            if predictions is not None:
-                pred = np.asarray(_to_numpy(predictions)).astype(str)
-                pos = np.clip(np.searchsorted(uniq, pred), 0, len(uniq) - 1)
-                unknown = np.unique(pred[uniq[pos] != pred])
-                if unknown.size:
-                    raise InvalidInputError(
-                        f"predictions hold classes that no label has ({unknown[:5].tolist()}); "
-                        "code predictions like the labels."
-                    )
-                predictions = pos
+        n_inputs = len(next(iter(layers.values())))
+        labels, predictions, class_names = encode_labels(labels, n_inputs, predictions=predictions,
+                                                         class_names=class_names)
+    elif predictions is not None:
+        raise InvalidInputError("predictions need labels to compare with; pass labels too.")
     mappers, graphs, stats = {}, {}, {}
     names = list(layers)
     it: Any = names
@@ -257,7 +250,7 @@ def mapper_analysis(
 
     run.payload = explorer_payload(
         [ExplorerLayer(k, graphs[k], stats[k]) for k in names], labels=labels,
-        class_names=stats[names[0]].class_names if labels is not None else None,
+        class_names=class_names if labels is not None else None,
         predictions=predictions, images=images, images_per_node=images_per_node, title=title,
         seed=seed)
     if out is not None:

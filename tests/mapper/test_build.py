@@ -196,3 +196,49 @@ def test_radix_order_is_a_stable_argsort():
         v = rng.integers(0, high, 5000)
         assert _radix_order(v).tolist() == np.argsort(v, kind="stable").tolist()
     assert _radix_order(np.array([], dtype=np.int64)).tolist() == []
+
+
+def test_review_edge_cases():
+    # a pair at distance exactly eps along a 1-Lipschitz lens is decided as without the band
+    # (the rounded lens difference may exceed eps by an ulp: the band has slack)
+    from topolens.mapper import compute_lens
+
+    for m in range(2, 40):
+        x = np.array([np.zeros(m), np.full(m, 1.1)])
+        eps = float(np.linalg.norm(x[1] - x[0]))
+        banded = mapper_graph(x, "mean", n_intervals=1, eps=eps, min_samples=2)
+        plain = mapper_graph(x, n_intervals=1, eps=eps, min_samples=2,
+                             lens_values=compute_lens(x, "mean").values)
+        assert banded.n_nodes == plain.n_nodes
+    # open covers keep every point, also for a constant lens and the kmapper convention
+    const = mapper_graph(np.ones((10, 4)), cover=UniformCover(1, 0.3, convention="gtda", closed=False),
+                         eps=0.5, min_samples=2)
+    assert const.n_nodes == 1 and const.members[0].size == 10
+    sets = UniformCover(3, 0.2, convention="kmapper", closed=False).fit(np.arange(10.0)).sets_
+    assert np.unique(np.concatenate(sets.members(np.arange(10.0)))).size == 10
+    with pytest.raises(InvalidInputError, match="overlap > 0"):
+        UniformCover(3, 0.0, closed=False).fit(np.arange(10.0))
+    # bad types give topolens errors
+    x, _ = blobs(100, 4, 2)
+    for kwargs in ({"eps": "0.5"}, {"min_samples": "a"}, {"min_samples": 1.5}):
+        with pytest.raises(InvalidInputError):
+            Mapper(**kwargs).fit(x)
+    with pytest.raises(InvalidInputError):
+        Mapper().fit(x, lens_values=np.zeros((100, 0)))
+
+
+def test_clusterer_without_get_params():
+    class Halves:
+        def fit_predict(self, a):
+            return (a[:, 0] > np.median(a[:, 0])).astype(int)
+
+    x, _ = blobs(200, 4, 2)
+    g = mapper_graph(x, clusterer=Halves(), n_intervals=3)
+    assert g.n_nodes >= 3
+
+    class Bad:
+        def fit_predict(self, a):
+            return np.array(["a"] * len(a))
+
+    with pytest.raises(InvalidInputError, match="integer label"):
+        mapper_graph(x, clusterer=Bad(), n_intervals=3)

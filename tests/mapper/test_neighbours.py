@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.spatial.distance import cdist
+from scipy.spatial.distance import cdist, pdist
 
 from topolens.exceptions import InvalidInputError
 from topolens.mapper.neighbours import RadiusGraph, kdistance_eps, radius_graph
@@ -215,3 +215,16 @@ def test_property_pairs_within(n: int, d: int, seed: int, frac: float, lattice: 
     graph = radius_graph(x, eps, key=key, band=band, device="cpu")
     for r in (eps, 0.5 * eps):
         assert as_set(graph, r) == brute(x, r)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-22, 1e19, 1e30])
+def test_extreme_scales_give_the_same_pairs(scale):
+    from topolens.mapper.neighbours import kdistances
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 20))
+    eps = float(np.quantile(pdist(x), 0.05))
+    ref = radius_graph(x, eps).pairs_within(eps)
+    got = radius_graph(x * scale, eps * scale).pairs_within(eps * scale)
+    assert set(zip(*got, strict=True)) == set(zip(*ref, strict=True))
+    np.testing.assert_allclose(kdistances(x * scale, 5) / scale, kdistances(x, 5), rtol=1e-9)

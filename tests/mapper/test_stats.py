@@ -51,3 +51,39 @@ def test_statistics_errors():
         node_statistics(g, predictions=y)
     with pytest.raises(InvalidInputError, match="class name"):
         node_statistics(g, labels=y, class_names=["only one"])
+
+
+def test_label_coding_of_negative_float_and_string_labels():
+    from topolens.mapper import MapperGraph
+    from topolens.mapper.stats import encode_labels
+
+    g = MapperGraph.from_nodes([np.array([0, 1, 2]), np.array([2, 3])], 4)
+    st = node_statistics(g, labels=np.array([-1, 0, 1, 1]), predictions=np.array([-1, 0, 1, 1]))
+    assert st.class_names == ["-1", "0", "1"] and st.misclassification.tolist() == [0.0, 0.0]
+    st = node_statistics(g, labels=[0.0, 1, 1, 0], predictions=[0, 1, 1, 0])
+    assert st.class_names == ["0", "1"] and st.misclassification.tolist() == [0.0, 0.0]
+    codes, pred, names = encode_labels(np.array(["b", "a", "b", "c"]), 4,
+                                       predictions=np.array(["a", "a", "b", "c"]))
+    assert names == ["a", "b", "c"] and codes.tolist() == [1, 0, 1, 2] and pred.tolist() == [0, 0, 1, 2]
+    with pytest.raises(InvalidInputError, match="no label has"):
+        encode_labels(np.array(["a", "b", "a", "b"]), 4, predictions=np.array(["a", "z", "a", "b"]))
+    with pytest.raises(InvalidInputError, match="class_names"):
+        encode_labels(np.array(["a", "b", "a", "b"]), 4, class_names=["x", "y"])
+
+
+def test_pipeline_and_payload_agree_on_label_names():
+    from topolens.pipeline import mapper_analysis
+    from topolens.viz.mapper_payload import ExplorerLayer, explorer_payload
+
+    x, y = blobs(240, 5, 3, seed=5)
+    labels = y - 1  # -1, 0, 1
+    run = mapper_analysis({"a": x}, labels=labels, predictions=labels, progress=False,
+                          n_intervals=5, eps_quantile=0.8)
+    names = run.payload["labels"]["names"]
+    assert names == ["-1", "0", "1"]
+    shown = [names[c] for c in run.payload["labels"]["of_input"]]
+    assert shown == [str(v) for v in labels]
+    assert all(v == 0.0 for v in run.stats["a"].misclassification)
+    layer = ExplorerLayer("a", run.graphs["a"], run.stats["a"])
+    with pytest.raises(InvalidInputError, match="class codes"):
+        explorer_payload([layer], labels=np.array(["a"] * 240))

@@ -479,6 +479,8 @@ def test_real_graphs_in_a_report_iframe(browser: Browser, tmp_path: Path) -> Non
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(path.resolve().as_uri())
+        # an off-screen cross-origin (sandboxed) frame gets no animation frames: scroll to it
+        page.locator("iframe.tl-mapper").scroll_into_view_if_needed()
         frame = page.frame_locator("iframe.tl-mapper")
         frame.locator('body[data-ready="1"]').wait_for(timeout=15000)
         inner = next(f for f in page.frames if f != page.main_frame)

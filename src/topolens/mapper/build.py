@@ -60,6 +60,10 @@ def _min_cluster_samples(clusterer: Any) -> int:
     return 2
 
 
+def _slack(eps: float) -> float:
+    return eps * (1.0 + 1e-9) + 1e-300
+
+
 class _Neighbourhoods:
     """The shared neighbour graph of one point cloud, rebuilt only when a larger one is needed."""
 
@@ -69,7 +73,10 @@ class _Neighbourhoods:
         self._sorted: dict[float, tuple[np.ndarray, ...]] = {}
 
     def band_for(self, eps: float, extent: float) -> float:
-        return min(eps, extent) if self.lipschitz else extent
+        """Largest key difference of a needed pair. For a 1-Lipschitz key that is eps, with a
+        little slack: the rounded key difference of a pair at distance exactly eps may exceed
+        eps by an ulp."""
+        return min(_slack(eps), extent) if self.lipschitz else extent
 
     def _covers(self, eps: float, band: float, ranges: np.ndarray | None) -> bool:
         g = self.graph
@@ -91,7 +98,7 @@ class _Neighbourhoods:
         old = self.graph
         if old is not None:
             eps = max(eps, old.eps)
-            band = eps if self.lipschitz else max(band, old.band)
+            band = _slack(eps) if self.lipschitz else max(band, old.band)
             ranges = None
         self.graph = radius_graph(self.x, eps, key=self.key, band=band, ranges=ranges,
                                   device=self.device)
@@ -223,9 +230,12 @@ class Mapper:
         if lens_values is None:
             self.lens_ = compute_lens(self.x_, self.lens)
         else:
-            v = np.asarray(_to_numpy(lens_values), dtype=np.float64)
+            try:
+                v = np.asarray(_to_numpy(lens_values), dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"lens_values must be numbers; {exc}.") from None
             v = v[:, None] if v.ndim == 1 else v
-            if v.ndim != 2 or v.shape[0] != n or not np.isfinite(v).all():
+            if v.ndim != 2 or v.shape[0] != n or v.shape[1] == 0 or not np.isfinite(v).all():
                 raise InvalidInputError(
                     f"lens_values must be finite with shape ({n},) or ({n}, d); got "
                     f"{np.shape(lens_values)}."
@@ -242,11 +252,14 @@ class Mapper:
         if self.clusterer is not None:
             base_eps, base_ms = float(self.clusterer.eps), int(self.clusterer.min_samples)
         else:
-            base_eps, base_ms = self.eps, int(self.min_samples)
-        ms = int(min_samples) if min_samples is not None else base_ms
-        if ms < 1:
-            raise InvalidInputError(f"min_samples must be >= 1; got {ms}.")
+            base_eps, base_ms = self.eps, self.min_samples
+        ms = min_samples if min_samples is not None else base_ms
+        if isinstance(ms, bool) or not isinstance(ms, (int, np.integer)) or ms < 1:
+            raise InvalidInputError(f"min_samples must be an integer >= 1; got {ms!r}.")
+        ms = int(ms)
         e = eps if eps is not None else base_eps
+        if e is not None and (isinstance(e, bool) or not isinstance(e, (int, float, np.number))):
+            raise InvalidInputError(f"eps must be a number >= 0; got {e!r}.")
         if e is None:
             e = self.eps_from_quantile(float(self.eps_quantile), ms)
         if not np.isfinite(e) or e < 0:
@@ -367,20 +380,25 @@ class Mapper:
         def one(mem: np.ndarray) -> np.ndarray:
             if mem.size < smallest:
                 return np.full(mem.size, -1, dtype=np.int64)
-            est = clone(self.clusterer)
-            if "random_state" in est.get_params() and est.get_params()["random_state"] is None:
+            try:
+                est = clone(self.clusterer)
+            except TypeError:  # not a scikit-learn estimator: a deep copy per cover set
+                est = copy.deepcopy(self.clusterer)
+            params = est.get_params() if hasattr(est, "get_params") else {}
+            if "random_state" in params and params["random_state"] is None:
                 est.set_params(random_state=self.random_state)
             if hasattr(est, "fit_predict"):
                 lab = est.fit_predict(x[mem])
             else:
                 lab = est.fit(x[mem]).labels_
             lab = np.asarray(lab)
-            if lab.shape != (mem.size,):
+            if lab.shape != (mem.size,) or not np.issubdtype(lab.dtype, np.number):
                 raise InvalidInputError(
-                    f"clusterer {self.clusterer!r} returned {lab.shape} labels for {mem.size} points."
+                    f"clusterer {self.clusterer!r} returned {lab.shape} labels of dtype "
+                    f"{lab.dtype} for {mem.size} points; expected one integer label per point "
+                    "(-1 for noise)."
                 )
-            lab = np.where(np.isnan(lab.astype(float)), -1, lab).astype(np.int64)
-            return lab
+            return np.where(np.isnan(lab.astype(float)), -1, lab).astype(np.int64)
 
         jobs = max(1, int(self.n_jobs or 1))
         labels = Parallel(n_jobs=jobs, backend="threading")(delayed(one)(m) for m in members)

@@ -1,7 +1,9 @@
 """Clustering inside cover sets: DBSCAN from a shared neighbour graph, or any scikit-learn clusterer.
 
 :func:`dbscan_labels` reproduces scikit-learn's ``DBSCAN(eps, min_samples).fit_predict`` on a
-subset of the points from the global ``eps``-neighbour pairs, label for label:
+subset of the points from the global ``eps``-neighbour pairs, label for label (up to pairs at
+distance exactly ``eps``, which topolens decides in exact float64 arithmetic, while scikit-learn's
+GEMM-based distances, used above 15 features, may round them either way):
 
 * a point is a core point when at least ``min_samples`` points of the subset, itself included,
   lie within ``eps`` (distance ``<= eps``);
@@ -112,6 +114,7 @@ def dbscan_labels(members: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_s
 
 
 def check_noise_policy(noise: str) -> str:
+    """Return ``noise`` if it is one of :data:`NOISE_POLICIES`, else raise InvalidInputError."""
     if noise not in NOISE_POLICIES:
         raise InvalidInputError(
             f"unknown noise policy {noise!r}; use 'drop' (noise points belong to no node of that "

@@ -12,8 +12,8 @@ fraction ``p`` (the share of an interval's length it has in common with its neig
     ``[m, M]``.
 
 Intervals are closed (``lo <= v <= hi``) by default, as in KeplerMapper. ``closed=False`` gives
-open intervals ``lo < v < hi`` as giotto-tda, whose outermost ends are then at -inf/+inf so that
-the extreme points stay covered. A :class:`BalancedCover` puts (about) the same number of points
+open intervals ``lo < v < hi`` as giotto-tda, whose outermost ends are then at -inf/+inf (for
+either convention) so that the extreme points stay covered; open intervals need an overlap > 0. A :class:`BalancedCover` puts (about) the same number of points
 in each interval instead, from the ranks of the lens values.
 
 A multi-dimensional lens is covered by the products of the per-coordinate intervals, enumerated
@@ -64,14 +64,16 @@ class CoverSets:
 
     @property
     def n_sets(self) -> int:
+        """Number of cover sets."""
         return int(self.lower.shape[0])
 
     @property
     def n_dims(self) -> int:
+        """Number of lens coordinates."""
         return int(self.lower.shape[1])
 
     def max_extent(self) -> np.ndarray:
-        """The largest finite length of a set along each coordinate (inf if a set is unbounded)."""
+        """The largest length of a set along each coordinate (inf when a set is unbounded)."""
         return np.max(self.upper - self.lower, axis=0)
 
     def intervals(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +130,7 @@ class CoverSets:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CoverSets:
+        """Inverse of :meth:`to_dict`."""
         try:
             lower = np.array([[-np.inf if x is None else x for x in r] for r in d["lower"]], float)
             upper = np.array([[np.inf if x is None else x for x in r] for r in d["upper"]], float)
@@ -263,6 +266,11 @@ class UniformCover:
             )
         d = v.shape[1]
         ns, ps = _check_settings(self.n_intervals, self.overlap, d, v.shape[0])
+        if not self.closed and any(p == 0 and k > 1 for k, p in zip(ns, ps, strict=True)):
+            raise InvalidInputError(
+                "open intervals (closed=False) with overlap 0 leave the points on the interval "
+                "boundaries in no set; use overlap > 0 or closed intervals."
+            )
         if self.limits is not None:
             lim = np.asarray(self.limits, dtype=np.float64).reshape(-1, 2)
             if lim.shape[0] != d or not (lim[:, 1] > lim[:, 0]).all():
@@ -293,10 +301,11 @@ class UniformCover:
                 left = np.linspace(lo, last, num=n, endpoint=True)
                 right = left + length
                 right[-1] = max(right[-1], hi)  # rounding must not leave the maximum out
-                if not self.closed:
-                    left[0], right[-1] = -np.inf, np.inf
             if n == 1 and hi == lo:
-                left, right = np.array([lo]), np.array([hi])
+                left, right = np.array([lo], float), np.array([hi], float)
+            if not self.closed:  # open sets: the outer ends go to infinity, so no point is lost
+                left, right = np.array(left, float), np.array(right, float)
+                left[0], right[-1] = -np.inf, np.inf
             intervals.append((np.asarray(left, float), np.asarray(right, float)))
         self.sets_ = _product(intervals, bool(self.closed), f"uniform/{self.convention}", ns, ps)
         return self
@@ -324,6 +333,7 @@ class BalancedCover:
         return f"BalancedCover(n_intervals={self.n_intervals!r}, overlap={self.overlap!r})"
 
     def fit(self, values: Any) -> BalancedCover:
+        """Compute the intervals from lens ``values`` of shape (n_points,) or (n_points, d)."""
         v = _as_values(values)
         n_pts, d = v.shape
         ns, ps = _check_settings(self.n_intervals, self.overlap, d, n_pts)

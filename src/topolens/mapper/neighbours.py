@@ -164,6 +164,14 @@ def _buffer(store: dict, name: str, shape: tuple, like: Any, dtype: Any = None) 
     return buf[:numel].view(shape)
 
 
+def _pow2_scale(centred: np.ndarray) -> float:
+    """A power of two that brings the largest row norm of ``centred`` to [0.5, 1)."""
+    biggest = float(np.sqrt(np.einsum("ij,ij->i", centred, centred).max(initial=0.0)))
+    if not np.isfinite(biggest) or biggest == 0.0:
+        return 1.0
+    return float(2.0 ** -np.frexp(biggest)[1])
+
+
 def _radix_order(values: np.ndarray) -> np.ndarray:
     """Stable argsort of non-negative integers below 2**32 by 16-bit digits (numpy's radix
     sort), in O(len(values)) instead of O(n log n)."""
@@ -301,6 +309,10 @@ def radius_graph(x: np.ndarray, eps: float, *, key: np.ndarray | None = None,
         return RadiusGraph(n_points=n, eps=float(eps), band=band, rows=empty, cols=empty.copy(),
                            d2=np.empty(0), tol=np.empty(0), points=x, ranges=ranges)
     centred = x - x.mean(axis=0, dtype=np.float64)
+    # work at unit scale (an exact power of two), so float32 neither overflows nor underflows
+    scale = _pow2_scale(centred)
+    centred *= scale
+    r2 *= scale * scale
     sq64 = np.einsum("ij,ij->i", centred, centred)
     max_sq = float(sq64.max(initial=0.0))
     u = _unit_roundoff()
@@ -443,6 +455,8 @@ def radius_graph(x: np.ndarray, eps: float, *, key: np.ndarray | None = None,
     d2 = sq64[ri] + sq64[ci] - 2.0 * dots
     tol = c * (sq64[ri] + sq64[ci])
     keep = d2 <= r2 + tol
+    d2 /= scale * scale  # back to the caller's units (exact: a power of two)
+    tol /= scale * scale
     if np.isfinite(band):
         keep &= np.abs(skey[ri] - skey[ci]) <= band
     if ranges is not None:
@@ -465,8 +479,8 @@ def radius_graph(x: np.ndarray, eps: float, *, key: np.ndarray | None = None,
 def kdistances(x: np.ndarray, min_samples: int, *, sample: int = 2000, seed: int = 0,
                device: Any = None) -> np.ndarray:
     """Distances from (a seeded sample of up to ``sample``) points to their
-    ``k = min_samples - 1``-th nearest *other* point: the smallest ``eps`` that makes each a
-    DBSCAN core point.
+    ``k = min_samples - 1``-th nearest *other* point: about the smallest ``eps`` that makes each
+    a DBSCAN core point (up to the rounding of the square root).
 
     The k nearest candidates come from a float32 GEMM and their distances are recomputed in
     float64, so the values do not depend on the device. Returns an empty array when
@@ -489,7 +503,9 @@ def kdistances(x: np.ndarray, min_samples: int, *, sample: int = 2000, seed: int
     queries = np.sort(rng.choice(n, size=min(n, sample), replace=False))
     dev = default_device(device)
     centred = x - x.mean(axis=0, dtype=np.float64)
-    xt = torch.from_numpy(np.ascontiguousarray(centred, dtype=np.float32)).to(dev)
+    # float32 candidates at unit scale (the ranking is scale-free); exact distances unscaled
+    xt = torch.from_numpy(np.ascontiguousarray(centred * _pow2_scale(centred),
+                                               dtype=np.float32)).to(dev)
     sq = (xt * xt).sum(1)
     m = min(n - 1, k + 8)
     out = np.empty(queries.size)

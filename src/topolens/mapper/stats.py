@@ -15,7 +15,7 @@ from .._validation import _to_numpy
 from ..exceptions import InvalidInputError, ShapeError
 from .graph import MapperGraph
 
-__all__ = ["NodeStatistics", "node_statistics"]
+__all__ = ["NodeStatistics", "encode_labels", "node_statistics"]
 
 
 @dataclass
@@ -95,15 +95,37 @@ class NodeStatistics:
         return out
 
 
-def _codes(labels: Any, n: int, name: str, class_names: Any = None
-           ) -> tuple[np.ndarray, list[str]]:
+def _whole(a: np.ndarray) -> bool:
+    """Numeric with only whole, non-negative values (usable as class codes as they are)."""
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.number):
+        return False
+    if a.size == 0:
+        return True
+    return bool(np.isfinite(a).all() and (a >= 0).all() and (np.floor(a) == a).all())
+
+
+def encode_labels(labels: Any, n: int, *, predictions: Any = None, class_names: Any = None
+                  ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Class codes ``0..C-1`` for labels (and predictions, coded the same way) and the names.
+
+    Whole non-negative numbers (ints, or floats such as 3.0) are used as codes as they are, named
+    by ``class_names`` or their value. Anything else (strings, negative numbers) is coded by its
+    sorted distinct values, which become the names; predictions must then be among those values.
+
+    Returns
+    -------
+    codes : ndarray of int64 (n,)
+    prediction_codes : ndarray of int64 (n,) or None
+    names : list of str
+    """
     lab = np.asarray(_to_numpy(labels))
     if lab.shape != (n,):
-        raise ShapeError(f"{name} must have one entry per point, shape ({n},); got {lab.shape}.")
-    if np.issubdtype(lab.dtype, np.integer) and (class_names is not None or lab.min(initial=0) >= 0):
+        raise ShapeError(f"labels must have one entry per point, shape ({n},); got {lab.shape}.")
+    pred = None if predictions is None else np.asarray(_to_numpy(predictions))
+    if pred is not None and pred.shape != (n,):
+        raise ShapeError(f"predictions must have shape ({n},); got {pred.shape}.")
+    if _whole(lab):
         codes = lab.astype(np.int64)
-        if codes.size and codes.min() < 0:
-            raise InvalidInputError(f"{name} has negative class codes ({codes.min()}); use 0..C-1.")
         n_cls = int(codes.max(initial=-1)) + 1
         if class_names is None:
             names = [str(i) for i in range(n_cls)]
@@ -111,11 +133,41 @@ def _codes(labels: Any, n: int, name: str, class_names: Any = None
             names = [str(c) for c in class_names]
             if len(names) < n_cls:
                 raise InvalidInputError(
-                    f"{name} uses class code {n_cls - 1} but only {len(names)} class name(s) were given."
+                    f"labels use class code {n_cls - 1} but only {len(names)} class name(s) were given."
                 )
-        return codes, names
-    uniq, codes = np.unique(lab.astype(str), return_inverse=True)
-    return codes.astype(np.int64), [str(u) for u in uniq]
+        pcodes = None
+        if pred is not None:
+            if not _whole(pred):
+                raise InvalidInputError(
+                    "labels are class codes (whole numbers >= 0) but predictions are not; code "
+                    "predictions like the labels."
+                )
+            pcodes = pred.astype(np.int64)
+        return codes, pcodes, names
+    if class_names is not None:
+        raise InvalidInputError(
+            "class_names name the integer class codes 0..C-1; these labels are not such codes "
+            f"(dtype {lab.dtype}), so their own values are the names. Drop class_names."
+        )
+    numeric = np.issubdtype(lab.dtype, np.number) and lab.dtype != bool
+    values = lab if numeric else lab.astype(str)
+    uniq, codes = np.unique(values, return_inverse=True)
+    pcodes = None
+    if pred is not None:
+        pv = pred.astype(values.dtype) if numeric and np.issubdtype(pred.dtype, np.number) else pred.astype(str)
+        if not numeric:
+            uniq_cmp = uniq
+        else:
+            uniq_cmp = uniq.astype(pv.dtype)
+        pos = np.clip(np.searchsorted(uniq_cmp, pv), 0, max(len(uniq) - 1, 0))
+        unknown = np.unique(pv[uniq_cmp[pos] != pv]) if len(uniq) else np.unique(pv)
+        if unknown.size:
+            raise InvalidInputError(
+                f"predictions hold classes that no label has ({unknown[:5].tolist()}); code "
+                "predictions like the labels."
+            )
+        pcodes = pos.astype(np.int64)
+    return codes.astype(np.int64), pcodes, [str(u) for u in uniq]
 
 
 def node_statistics(graph: MapperGraph, points: Any = None, *, labels: Any = None,
@@ -162,7 +214,8 @@ def node_statistics(graph: MapperGraph, points: Any = None, *, labels: Any = Non
         k = min(int(top_k), x.shape[1])
         stats.top_neurons = np.argsort(-mean, axis=1, kind="stable")[:, :k]
     if labels is not None:
-        codes, names = _codes(labels, n, "labels", class_names)
+        codes, pcodes, names = encode_labels(labels, n, predictions=predictions,
+                                             class_names=class_names)
         onehot = np.zeros((n, len(names)))
         onehot[np.arange(n), codes] = 1.0
         counts = np.rint(np.asarray(inc.T @ onehot)).astype(np.int64)
@@ -172,14 +225,8 @@ def node_statistics(graph: MapperGraph, points: Any = None, *, labels: Any = Non
         stats.purity = p.max(axis=1) if names else np.zeros(graph.n_nodes)
         with np.errstate(divide="ignore", invalid="ignore"):
             stats.entropy = np.abs(-np.where(p > 0, p * np.log2(p), 0.0).sum(axis=1))
-        if predictions is not None:
-            pred = np.asarray(_to_numpy(predictions))
-            if pred.shape != (n,):
-                raise ShapeError(f"predictions must have shape ({n},); got {pred.shape}.")
-            if np.issubdtype(pred.dtype, np.integer) and np.issubdtype(np.asarray(_to_numpy(labels)).dtype, np.integer):
-                wrong = (pred.astype(np.int64) != codes).astype(np.float64)
-            else:
-                wrong = (pred.astype(str) != np.asarray(_to_numpy(labels)).astype(str)).astype(np.float64)
+        if pcodes is not None:
+            wrong = (pcodes != codes).astype(np.float64)
             stats.misclassification = np.asarray(inc.T @ wrong) * inv
     elif predictions is not None:
         raise InvalidInputError("predictions need labels to compare with; pass labels= too.")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import InvalidInputError
-from .build import DEFAULT_EPS_QUANTILE, DEFAULT_MIN_SAMPLES, Mapper, _set_extent
+from .build import DEFAULT_EPS_QUANTILE, DEFAULT_MIN_SAMPLES, Mapper, _cover_kwargs, _set_extent
 from .cover import make_cover
 from .graph import MapperGraph
 from .lenses import Lens
@@ -83,10 +83,12 @@ class SweepResult:
                "node_agreement", "component_ari")
 
     def table(self) -> tuple[list[list[Any]], list[str]]:
+        """(rows, column names) of the sweep, for report tables."""
         cols = list(self.COLUMNS)
         return [[r[c] for c in cols] for r in self.rows], cols
 
     def to_markdown(self) -> str:
+        """The sweep as a Markdown table; the reference row is marked "(ref)"."""
         rows, cols = self.table()
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for i, r in enumerate(rows):
@@ -102,7 +104,7 @@ def stability_sweep(x: Any, *, lens: Lens = "l2norm",
                     overlap: Sequence[float] = (0.2, 0.3, 0.4),
                     eps: Sequence[float] | None = None,
                     eps_quantiles: Sequence[float] | None = None,
-                    min_samples: int = DEFAULT_MIN_SAMPLES, cover: str = "uniform",
+                    min_samples: int = DEFAULT_MIN_SAMPLES, cover: Any = "uniform",
                     noise: str = "drop", reference: dict[str, Any] | None = None,
                     keep_graphs: bool = False, device: Any = None, random_state: int = 0,
                     progress: bool = True) -> SweepResult:
@@ -118,6 +120,7 @@ def stability_sweep(x: Any, *, lens: Lens = "l2norm",
         DBSCAN radii to try. Default: from ``eps_quantiles`` (default ``(DEFAULT_EPS_QUANTILE,)``)
         of the k-distances.
     min_samples, cover, noise : as in :class:`~topolens.mapper.Mapper`
+        (a cover object is re-made with each ``n_intervals``/``overlap``; it is not modified).
     reference : dict, optional
         The setting the others are compared with (keys n_intervals, overlap, eps); default the
         middle of each list.
@@ -149,7 +152,9 @@ def stability_sweep(x: Any, *, lens: Lens = "l2norm",
     # one neighbour graph for the largest radius and the longest cover set of the sweep
     extent = 0.0
     for k, p in itertools.product(ns, ps):
-        sets = make_cover(cover, n_intervals=k, overlap=p).fit(m.lens_.values).sets_
+        cov = (make_cover(cover, n_intervals=k, overlap=p) if cover is None or isinstance(cover, str)
+               else type(cover)(**_cover_kwargs(cover, k, p)))
+        sets = cov.fit(m.lens_.values).sets_
         extent = max(extent, _set_extent(sets, m.lens_.values))
     m.prepare(max(eps), extent)
     graphs: list[MapperGraph] = []

@@ -61,6 +61,19 @@ def images_to_uint8(images: Any) -> np.ndarray:
     return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
 
 
+def _codes_of(values: Any, n: int, name: str) -> np.ndarray:
+    a = np.asarray(_to_numpy(values))
+    if a.shape != (n,):
+        raise ShapeError(f"{name} must have shape ({n},); got {a.shape}.")
+    if a.size and (not np.issubdtype(a.dtype, np.number) or a.dtype == bool
+                   or not (np.floor(a) == a).all() or a.min() < 0):
+        raise InvalidInputError(
+            f"{name} must be class codes 0..C-1 (whole numbers), found dtype {a.dtype}; code them "
+            "first, e.g. with topolens.mapper.stats.encode_labels."
+        )
+    return a.astype(np.int64)
+
+
 def _sample(members: np.ndarray, k: int) -> np.ndarray:
     if members.size <= k:
         return members
@@ -83,7 +96,8 @@ def explorer_payload(layers: Sequence[ExplorerLayer], *, labels: Any = None,
     layers : sequence of ExplorerLayer
         Graphs over the same ``n_points`` inputs (one per network layer).
     labels : array-like (n_inputs,), optional
-        Integer class codes; names from ``class_names`` (default: the codes as text).
+        Class codes 0..C-1; names from ``class_names`` (default: the codes as text). Code other
+        labels first with :func:`topolens.mapper.stats.encode_labels`.
     predictions : array-like (n_inputs,), optional
         Predicted class codes.
     images : array-like, optional
@@ -104,18 +118,14 @@ def explorer_payload(layers: Sequence[ExplorerLayer], *, labels: Any = None,
             )
     payload: dict[str, Any] = {"title": title, "labels": None, "predictions": None, "images": None}
     if labels is not None:
-        lab = np.asarray(_to_numpy(labels)).astype(np.int64)
-        if lab.shape != (n,):
-            raise ShapeError(f"labels must have shape ({n},); got {lab.shape}.")
+        lab = _codes_of(labels, n, "labels")
         n_cls = int(lab.max(initial=-1)) + 1
         names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(n_cls)]
         if len(names) < n_cls:
             raise InvalidInputError(f"labels use {n_cls} classes but {len(names)} class name(s) were given.")
         payload["labels"] = {"names": names, "of_input": lab.tolist()}
     if predictions is not None:
-        pred = np.asarray(_to_numpy(predictions)).astype(np.int64)
-        if pred.shape != (n,):
-            raise ShapeError(f"predictions must have shape ({n},); got {pred.shape}.")
+        pred = _codes_of(predictions, n, "predictions")
         payload["predictions"] = pred.tolist()
     img = None
     if images is not None:
