@@ -329,7 +329,9 @@ def radius_graph(x: np.ndarray, eps: float, *, key: np.ndarray | None = None,
     res_lo = np.sqrt(np.maximum(res2 - err, 0.0))
     res_hi = np.sqrt(np.maximum(res2 + err, 0.0))
     # ---- kd-tree tiles
-    feat = np.column_stack([proj, 0.5 * (res_lo + res_hi), skey if np.isfinite(band) or ranges is not None else np.zeros(n)])
+    # the key enters the tiling at the points' scale (it is the L2 norm for the default lens)
+    kfeat = skey * scale if np.isfinite(band) or ranges is not None else np.zeros(n)
+    feat = np.column_stack([proj, 0.5 * (res_lo + res_hi), kfeat])
     order, sizes = _kd_order(feat, _TILE, _SUB)
     nt = sizes.size
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
