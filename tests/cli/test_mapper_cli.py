@@ -12,6 +12,7 @@ from topolens.mapper import MapperGraph
 from topolens.viz.mapper_html import validate_payload
 
 from ..mapper.conftest import blobs
+from ..test_cli import MODEL_FILE
 
 
 def _payload(html: str) -> dict:
@@ -90,12 +91,6 @@ def test_no_source_and_nan_activations(tmp_path, capsys):
     assert main(["mapper", "--activations", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "o")]) == 2
     assert "empty" in capsys.readouterr().err
 
-
-MODEL_FILE = """
-import torch.nn as nn
-def make():
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
-"""
 
 
 def test_analyze_with_a_mapper_section(tmp_path, capsys):
