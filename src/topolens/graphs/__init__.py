@@ -1,0 +1,12 @@
+"""Topology of weight graphs: neural persistence (Rieck et al. 2019)."""
+
+from __future__ import annotations
+
+from .neural_persistence import (
+    NeuralPersistence,
+    linear_weights,
+    max_spanning_lifetimes,
+    neural_persistence,
+)
+
+__all__ = ["NeuralPersistence", "linear_weights", "max_spanning_lifetimes", "neural_persistence"]
