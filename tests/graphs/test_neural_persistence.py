@@ -60,3 +60,25 @@ def test_bad_inputs():
         neural_persistence([np.ones(3)])
     with pytest.raises(InvalidInputError, match="p must"):
         neural_persistence([np.ones((2, 2))], p=0)
+
+
+def test_monitor_stopping_rule():
+    from topolens.graphs import NeuralPersistenceMonitor
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3))
+    mon = NeuralPersistenceMonitor(net, patience=2, delta_min=0.0)
+    assert mon.step() is False  # first value is the best so far
+    assert mon.step() is False  # unchanged weights: 1 step without increase
+    assert mon.step() is True and mon.stopped_at_ == 2
+    assert len(mon.mean_normalized_) == 3 and len(set(mon.mean_normalized_)) == 1
+    # an increase resets the wait
+    net2 = nn.Sequential(nn.Linear(4, 3))
+    mon2 = NeuralPersistenceMonitor(net2, patience=2)
+    mon2.step()
+    with torch.no_grad():  # one dominant weight: the others normalise to ~0, lifetimes to ~1
+        net2[0].weight[0, 0] = 100.0
+    before = mon2.best_
+    assert mon2.step() is False and mon2.best_ > before
+    with pytest.raises(InvalidInputError, match="patience"):
+        NeuralPersistenceMonitor(net, patience=0)

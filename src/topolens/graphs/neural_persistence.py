@@ -27,7 +27,13 @@ import numpy as np
 from .._validation import _nonfinite_report, _to_numpy
 from ..exceptions import InvalidInputError, NonFiniteError
 
-__all__ = ["NeuralPersistence", "linear_weights", "max_spanning_lifetimes", "neural_persistence"]
+__all__ = [
+    "NeuralPersistence",
+    "NeuralPersistenceMonitor",
+    "linear_weights",
+    "max_spanning_lifetimes",
+    "neural_persistence",
+]
 
 
 def max_spanning_lifetimes(a: np.ndarray) -> np.ndarray:
@@ -163,3 +169,68 @@ def neural_persistence(model: Any, *, p: float = 2.0) -> NeuralPersistence:
         values.append(np_value)
         normalized.append(np_value / (life.size ** (1.0 / p)) if life.size else 0.0)
     return NeuralPersistence([n for n, _ in named], np.array(values), np.array(normalized), p)
+
+
+class NeuralPersistenceMonitor:
+    """Records neural persistence during training and applies Rieck et al.'s stopping rule.
+
+    Call :meth:`step` once per epoch (or any period) in a plain PyTorch loop; it returns True
+    once the mean normalised NP has not increased by more than ``delta_min`` for ``patience``
+    consecutive calls, the paper's criterion (the defaults are ours; the paper varies both).
+
+    >>> monitor = NeuralPersistenceMonitor(model, patience=3)      # doctest: +SKIP
+    >>> for epoch in range(100):                                    # doctest: +SKIP
+    ...     train_one_epoch(model)
+    ...     if monitor.step():
+    ...         break
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    p : float, default 2
+    patience : int, default 3
+    delta_min : float, default 0.0
+
+    Attributes
+    ----------
+    history_ : list of NeuralPersistence
+        One entry per call of :meth:`step`.
+    best_ : float
+        The largest mean normalised NP so far.
+    stopped_at_ : int or None
+        Index of the call that triggered the stop.
+    """
+
+    def __init__(self, model: Any, *, p: float = 2.0, patience: int = 3,
+                 delta_min: float = 0.0) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise InvalidInputError(f"patience must be an integer >= 1; got {patience!r}.")
+        if not np.isfinite(delta_min) or delta_min < 0:
+            raise InvalidInputError(f"delta_min must be a number >= 0; got {delta_min!r}.")
+        self.model = model
+        self.p = p
+        self.patience = patience
+        self.delta_min = float(delta_min)
+        self.history_: list[NeuralPersistence] = []
+        self.best_ = -np.inf
+        self._waited = 0
+        self.stopped_at_: int | None = None
+
+    @property
+    def mean_normalized_(self) -> list[float]:
+        """Mean normalised NP of every recorded step."""
+        return [h.mean_normalized for h in self.history_]
+
+    def step(self) -> bool:
+        """Record the network's NP now; True when training should stop."""
+        res = neural_persistence(self.model, p=self.p)
+        self.history_.append(res)
+        value = res.mean_normalized
+        if value > self.best_ + self.delta_min:
+            self.best_ = value
+            self._waited = 0
+        else:
+            self._waited += 1
+        if self._waited >= self.patience and self.stopped_at_ is None:
+            self.stopped_at_ = len(self.history_) - 1
+        return self.stopped_at_ is not None
