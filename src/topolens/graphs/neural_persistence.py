@@ -50,35 +50,28 @@ def max_spanning_lifetimes(a: np.ndarray) -> np.ndarray:
         The H0 lifetimes of the layer's superlevel filtration, in the order Prim finds them.
     """
     n_out, n_in = a.shape
-    life = 1.0 - np.asarray(a, dtype=np.float64)  # Prim on lifetimes = maximum spanning tree
+    # Prim on lifetimes (a minimum spanning tree of 1 - w' is a maximum one of w'). A vertex that
+    # joins the tree gets +inf in its row/column of `life`, so the running minima never pick it
+    # again and the updates need no mask.
+    life = 1.0 - np.asarray(a, dtype=np.float64)
     n = n_in + n_out
     out = np.empty(n - 1)
-    inf = np.inf
-    # start from input 0: outputs are reached through column 0
-    best_out = life[:, 0].copy()
-    best_in = np.full(n_in, inf)
-    best_in[0] = inf
-    done_in = np.zeros(n_in, dtype=bool)
-    done_out = np.zeros(n_out, dtype=bool)
-    done_in[0] = True
+    best_out = life[:, 0].copy()  # start from input 0
+    life[:, 0] = np.inf
+    best_in = np.full(n_in, np.inf)
     for k in range(n - 1):
-        j_out = int(np.argmin(best_out)) if n_out else -1
+        j_out = int(np.argmin(best_out))
         j_in = int(np.argmin(best_in))
-        v_out = best_out[j_out] if n_out else inf
-        if v_out <= best_in[j_in]:
-            out[k] = v_out
-            best_out[j_out] = inf
-            done_out[j_out] = True
-            row = life[j_out]
-            upd = (row < best_in) & ~done_in
-            best_in[upd] = row[upd]
+        if best_out[j_out] <= best_in[j_in]:
+            out[k] = best_out[j_out]
+            best_out[j_out] = np.inf
+            np.minimum(best_in, life[j_out], out=best_in)
+            life[j_out] = np.inf
         else:
             out[k] = best_in[j_in]
-            best_in[j_in] = inf
-            done_in[j_in] = True
-            col = life[:, j_in]
-            upd = (col < best_out) & ~done_out
-            best_out[upd] = col[upd]
+            best_in[j_in] = np.inf
+            np.minimum(best_out, life[:, j_in], out=best_out)
+            life[:, j_in] = np.inf
     return out
 
 
