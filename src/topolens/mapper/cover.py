@@ -72,10 +72,6 @@ class CoverSets:
         """Number of lens coordinates."""
         return int(self.lower.shape[1])
 
-    def max_extent(self) -> np.ndarray:
-        """The largest length of a set along each coordinate (inf when a set is unbounded)."""
-        return np.max(self.upper - self.lower, axis=0)
-
     def intervals(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n_intervals[dim]`` intervals along lens coordinate ``dim``, in order."""
         first = np.array([np.flatnonzero(self.grid[:, dim] == k)[0]

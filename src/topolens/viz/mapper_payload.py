@@ -9,7 +9,7 @@ them offline; at most ``images_per_node`` per node, chosen evenly along the node
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,8 +173,3 @@ def explorer_payload(layers: Sequence[ExplorerLayer], *, labels: Any = None,
         }
     return payload
 
-
-def payload_from_mapping(graphs: Mapping[str, MapperGraph], stats: Mapping[str, NodeStatistics],
-                         **kwargs: Any) -> dict[str, Any]:
-    """:func:`explorer_payload` from dicts keyed by layer name."""
-    return explorer_payload([ExplorerLayer(k, graphs[k], stats[k]) for k in graphs], **kwargs)
