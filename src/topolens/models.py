@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from ._validation import check_int
 
-__all__ = ["SmallCNN", "TrainResult", "evaluate", "train_classifier"]
+__all__ = ["CCFF", "SmallCNN", "TrainResult", "evaluate", "train_classifier"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,32 @@ class SmallCNN(nn.Module):
     def forward(self, x: Any) -> Any:
         x = self.pool1(self.relu1(self.conv1(x)))
         x = self.pool2(self.relu2(self.conv2(x)))
+        return self.fc2(self.relu3(self.fc1(self.flatten(x))))
+
+
+class CCFF(nn.Module):
+    """Gebhart et al.'s CCFF network: conv(1->3, 5x5) - ReLU - conv(3->3, 3x3) - ReLU - fc(256) - ReLU - fc(classes).
+
+    No biases (the induced graphs ignore them). For 28x28 inputs the flattened size is
+    ``3 * 22 * 22 = 1452``, as in the authors' code. Layer names: ``conv1, relu1, conv2,
+    relu2, flatten, fc1, relu3, fc2``.
+    """
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 10, hidden: int = 256,
+                 image_size: int = 28) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 3, 5, bias=False)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(3, 3, 3, bias=False)
+        self.relu2 = nn.ReLU()
+        self.flatten = nn.Flatten()
+        side = image_size - 6
+        self.fc1 = nn.Linear(3 * side * side, hidden, bias=False)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, n_classes, bias=False)
+
+    def forward(self, x: Any) -> Any:
+        x = self.relu2(self.conv2(self.relu1(self.conv1(x))))
         return self.fc2(self.relu3(self.fc1(self.flatten(x))))
 
 
