@@ -119,6 +119,8 @@ def pgd(model: Any, x: Any, y: Any, eps: float, *, alpha: float | None = None, s
     xt, yt, dev = _prepare(model, x, y, eps, clamp, batch_size)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InvalidInputError(f"steps must be a positive integer; got {steps!r}.")
+    if eps == 0:
+        return xt.clone()
     alpha = 2.5 * eps / steps if alpha is None else float(alpha)
     if not (np.isfinite(alpha) and alpha > 0):
         raise InvalidInputError(f"alpha must be a finite number > 0; got {alpha!r}.")

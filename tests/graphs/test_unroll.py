@@ -117,7 +117,7 @@ def test_bad_models_are_refused_with_reasons():
         unroll(nn.Sequential(nn.ReLU()), (4,))
     with pytest.raises(InvalidInputError, match="ceil_mode"):
         unroll(nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), (1, 5, 5))
-    with pytest.raises(InvalidInputError, match="torch.nn.Module"):
+    with pytest.raises(InvalidInputError, match=r"torch\.nn\.Module"):
         unroll(np.eye(3), (3,))
     with pytest.raises(ShapeError):
         unroll(nn.Linear(3, 2), ())

@@ -12,11 +12,11 @@ __all__ = ["HAVE_NUMBA", "h0_pass", "h0_pass_python"]
 
 
 def h0_pass_python(u: np.ndarray, v: np.ndarray, w: np.ndarray, nv: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, ...]:
     """Kruskal with the elder rule over edges already in filtration order (weight descending).
 
-    Returns ``edge_sub`` (class id per edge, -1 for cycle edges), per class ``sub_birth`` and
-    ``sub_death`` (-inf while alive), the points ``(birth, death, birth vertex, u, v)`` of the
+    Returns ``edge_sub`` (class id per edge, -1 for cycle edges), per class ``sub_birth``,
+    ``sub_death`` (-inf while alive) and ``sub_into`` (the class it merged into, -1), the points ``(birth, death, birth vertex, u, v)`` of the
     finite pairs with positive persistence, and the ``seen``, ``cbirth``, ``cvert`` and
     ``parent`` arrays of the final forest (roots: ``parent[r] == r`` and ``seen[r]``).
     """
@@ -29,6 +29,7 @@ def h0_pass_python(u: np.ndarray, v: np.ndarray, w: np.ndarray, nv: int
     edge_sub = np.full(m, -1, dtype=np.int64)
     sub_b = np.empty(m)
     sub_d = np.empty(m)
+    sub_into = np.empty(m, dtype=np.int64)
     pts = np.empty((m, 5))
     n_sub = 0
     n_pts = 0
@@ -71,9 +72,11 @@ def h0_pass_python(u: np.ndarray, v: np.ndarray, w: np.ndarray, nv: int
             so = n_sub
             sub_b[n_sub] = cbirth[old]
             sub_d[n_sub] = -np.inf
+            sub_into[n_sub] = -1
             n_sub += 1
         if sy != -1:
             sub_d[sy] = we
+            sub_into[sy] = so
         if cbirth[young] > we:
             pts[n_pts, 0] = cbirth[young]
             pts[n_pts, 1] = we
@@ -84,7 +87,7 @@ def h0_pass_python(u: np.ndarray, v: np.ndarray, w: np.ndarray, nv: int
         edge_sub[k] = so
         parent[young] = old
         csub[old] = so
-    return edge_sub, sub_b[:n_sub], sub_d[:n_sub], pts[:n_pts], seen, cbirth, cvert, parent
+    return edge_sub, sub_b[:n_sub], sub_d[:n_sub], sub_into[:n_sub], pts[:n_pts], seen, cbirth, cvert, parent
 
 
 try:  # pragma: no cover - depends on the environment

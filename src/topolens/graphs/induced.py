@@ -20,7 +20,8 @@ Filtration and persistence (superlevel, as in the authors' code):
 *Persistent subgraphs*: every H0 class is born on an edge joining two vertices that had no
 edge yet (its seed), grows by the merge edges that join new vertices or younger classes to it,
 and dies when an edge joins it to an older class. The edges it gathered during its life form
-its subgraph, so the subgraphs partition the spanning forest of the kept edges, and the
+its subgraph, so the subgraphs partition the spanning forest of the kept edges (a subgraph is
+connected together with the younger subgraphs that merged into it), and the
 subgraph of a class of persistence ``b - d`` is ranked by that persistence (classes that never
 die first, by birth). Gebhart et al. group the merge edges of the boundary-matrix reduction
 the same way, keyed by creation.
@@ -37,7 +38,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -78,6 +79,8 @@ class InducedGraph:
         edges that close a cycle (not in the spanning forest).
     subgraph_birth, subgraph_death : float64 ndarray of shape (n_subgraphs,)
         In weight units (birth >= death); death is ``-inf`` for a class that never dies.
+    subgraph_parent : int64 ndarray of shape (n_subgraphs,)
+        Rank of the subgraph each one merged into (-1 for classes that never die).
     diagram : PersistenceDiagrams
         H0, negated (see the module docstring), with the vertex pairs of each class.
     thresholds : float64 ndarray of shape (n_layers,)
@@ -91,6 +94,7 @@ class InducedGraph:
     subgraph: np.ndarray
     subgraph_birth: np.ndarray
     subgraph_death: np.ndarray
+    subgraph_parent: np.ndarray
     diagram: PersistenceDiagrams
     thresholds: np.ndarray
 
@@ -115,8 +119,18 @@ class InducedGraph:
         return self.edge_ids[sel]
 
 
-def superlevel_h0(u: np.ndarray, v: np.ndarray, w: np.ndarray, *, n_vertices: int | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+class SuperlevelH0(NamedTuple):
+    """Result of :func:`superlevel_h0`."""
+
+    subgraph: np.ndarray
+    sub_birth: np.ndarray
+    sub_death: np.ndarray
+    sub_parent: np.ndarray
+    dgm: np.ndarray
+    pairs: np.ndarray
+
+
+def superlevel_h0(u: np.ndarray, v: np.ndarray, w: np.ndarray, *, n_vertices: int | None = None) -> SuperlevelH0:
     """H0 of a weighted graph's superlevel filtration, with persistent subgraphs.
 
     Vertices enter at the largest weight of their edges (only vertices with an edge exist);
@@ -132,10 +146,14 @@ def superlevel_h0(u: np.ndarray, v: np.ndarray, w: np.ndarray, *, n_vertices: in
 
     Returns
     -------
+    SuperlevelH0, a named tuple of
     subgraph : int32 ndarray (m,)
         Subgraph rank of each edge (0 = most persistent), -1 for edges that close a cycle.
     sub_birth, sub_death : float64 ndarrays (n_subgraphs,)
         By rank; death ``-inf`` for classes that never die.
+    sub_parent : int64 ndarray (n_subgraphs,)
+        Rank of the subgraph each one merged into when it died (-1 for those that never die):
+        a subgraph together with the subgraphs merged into it is connected.
     dgm : float64 ndarray (n_points, 2)
         ``(birth, death)`` in weight units (birth >= death), zero-length pairs dropped, death
         ``-inf`` for essential classes (one per connected component).
@@ -151,7 +169,8 @@ def superlevel_h0(u: np.ndarray, v: np.ndarray, w: np.ndarray, *, n_vertices: in
         raise ShapeError(f"u, v and w must have the same length; got {u.size}, {v.size}, {m}.")
     if m == 0:
         e = np.empty(0)
-        return np.empty(0, np.int32), e, e, np.empty((0, 2)), np.empty((0, 4), np.int64)
+        return SuperlevelH0(np.empty(0, np.int32), e, e, np.empty(0, np.int64), np.empty((0, 2)),
+                            np.empty((0, 4), np.int64))
     if not np.isfinite(w).all() or w.min() <= 0:
         raise InvalidInputError("edge weights must be finite and > 0 (drop zero-weight edges first).")
     if n_vertices is None:
@@ -162,7 +181,7 @@ def superlevel_h0(u: np.ndarray, v: np.ndarray, w: np.ndarray, *, n_vertices: in
         if uu.min() < 0 or vv.min() < 0 or max(uu.max(), vv.max()) >= nv:
             raise InvalidInputError(f"vertex ids must lie in [0, {nv}) when n_vertices={nv} is given.")
     order = _descending_order(w)
-    edge_sub, sb_a, sd_a, pts, seen, cbirth, cvert, parent = h0_pass(
+    edge_sub, sb_a, sd_a, into, pts, seen, cbirth, cvert, parent = h0_pass(
         uu[order], vv[order], w[order].astype(np.float64), nv)
     roots = np.flatnonzero((parent == np.arange(nv)) & seen)
     ess = np.column_stack([cbirth[roots], np.full(roots.size, -np.inf), cvert[roots],
@@ -178,7 +197,8 @@ def superlevel_h0(u: np.ndarray, v: np.ndarray, w: np.ndarray, *, n_vertices: in
     if verts is not None:
         keep = pairs >= 0
         pairs[keep] = verts[pairs[keep]]
-    return subgraph, sb_a[rank_order], sd_a[rank_order], arr[:, :2], pairs
+    parent_rank = np.where(into >= 0, rank[np.maximum(into, 0)], -1)[rank_order] if into.size else into
+    return SuperlevelH0(subgraph, sb_a[rank_order], sd_a[rank_order], parent_rank, arr[:, :2], pairs)
 
 
 def _descending_order(w: np.ndarray) -> np.ndarray:
@@ -377,11 +397,11 @@ def _one_graph(net: UnrolledNetwork, cap: _Captured, i: int, percentile: float |
     u = np.concatenate([lay.src[loc] + net.offsets[k] for k, (lay, loc) in enumerate(zip(net.layers, ids, strict=True))])
     v = np.concatenate([lay.dst[loc] + net.offsets[k + 1] for k, (lay, loc) in enumerate(zip(net.layers, ids, strict=True))])
     w = np.concatenate(wts)
-    sub, sb, sd, dgm, pairs = superlevel_h0(u, v, w, n_vertices=net.n_vertices)
+    sub, sb, sd, sp, dgm, pairs = superlevel_h0(u, v, w, n_vertices=net.n_vertices)
     diagram = PersistenceDiagrams([-dgm], pairs=[pairs],
                                   metadata={"filtration": "induced-graph superlevel", "negated": True,
                                             "percentile": percentile})
-    return InducedGraph(eid, w, u, v, sub, sb, sd, diagram, np.asarray(thr))
+    return InducedGraph(eid, w, u, v, sub, sb, sd, sp, diagram, np.asarray(thr))
 
 
 def induced_graphs(model: Any, x: Any, *, input_shape: Sequence[int] | None = None,
