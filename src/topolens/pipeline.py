@@ -268,6 +268,50 @@ def mapper_analysis(
     return run
 
 
+@dataclass
+class WeightGraphRun:
+    """Neural persistence of a model and the induced graphs of a few example inputs."""
+
+    neural_persistence: Any
+    network: Any
+    examples: list[tuple[str, Any, Any]]
+    seconds: float
+
+    def add_to(self, report: Any) -> Any:
+        from .report import add_weight_graph_section
+
+        return add_weight_graph_section(report, neural_persistence=self.neural_persistence,
+                                        network=self.network, examples=self.examples)
+
+
+def weight_graph_analysis(model: Any, x: Any, y: Any = None, *, n_examples: int = 2, eps: float | None = 0.1,
+                          percentile: float = 90.0) -> WeightGraphRun:
+    """Neural persistence of ``model`` and induced graphs of its first ``n_examples`` inputs.
+
+    With ``eps``, the FGSM adversarial version of the first input is added as an example, so
+    the report shows how its most persistent subgraph moves.
+    """
+    from .attacks import fgsm
+    from .graphs import induced_graphs, neural_persistence, unroll
+
+    t0 = time.perf_counter()
+    model.eval()
+    npers = neural_persistence(model)
+    x = x[:n_examples]
+    net = unroll(model, tuple(x.shape[1:]))
+    xs, labels = [x], [f"input {i}" + (f" (label {int(y[i])})" if y is not None else "") for i in range(len(x))]
+    if eps is not None and y is not None:
+        xs.append(fgsm(model, x[:1], y[:1], eps).detach().cpu())
+        labels.append(f"input 0, FGSM eps {eps:g}")
+    import torch
+
+    xx = torch.cat([torch.as_tensor(a).float() for a in xs])
+    graphs, out = induced_graphs(net, xx, percentile=percentile, return_outputs=True)
+    labels = [f"{lab}, predicted {int(o.argmax())}" for lab, o in zip(labels, out, strict=True)]
+    examples = [(lab, xx[i].numpy(), g) for i, (lab, g) in enumerate(zip(labels, graphs, strict=True))]
+    return WeightGraphRun(npers, net, examples, time.perf_counter() - t0)
+
+
 def run_demo(
     out: str | Path = "topolens-report",
     *,
@@ -325,15 +369,19 @@ def run_demo(
         title="Mapper of the demo CNN's activations (pool2, relu3) on MNIST")
     info["mapper seconds"] = round(time.perf_counter() - t0, 2)
 
-    def mapper_section(rep: Any) -> None:
+    graph_run = weight_graph_analysis(model, x_te, y_te, n_examples=2, eps=0.1)
+    info["weight/induced graph seconds"] = round(graph_run.seconds, 2)
+
+    def later_sections(rep: Any) -> None:
         from .report import add_mapper_section
         from .viz.mapper_html import render_explorer
 
         add_mapper_section(rep, mapper_run, layer="relu3",
                            explorer_html=render_explorer(mapper_run.payload))
+        graph_run.add_to(rep)
 
     return analyze_activations(
         acts, out=out, title="topolens demo: activation topology of a small CNN on MNIST",
         n_inputs=None, n_neurons=n_neurons, n_resamples=n_resamples, seed=seed, progress=progress,
-        info=info, pre_sections=training_section, extra_sections=mapper_section,
+        info=info, pre_sections=training_section, extra_sections=later_sections,
     )

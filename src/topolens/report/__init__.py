@@ -27,6 +27,7 @@ from .sections import (
     add_activation_topology_section,
     add_gap_prediction_section,
     add_mapper_section,
+    add_weight_graph_section,
 )
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "add_activation_topology_section",
     "add_gap_prediction_section",
     "add_mapper_section",
+    "add_weight_graph_section",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "add_activation_topology_section",
     "add_gap_prediction_section",
     "add_mapper_section",
+    "add_weight_graph_section",
 ]
 
 _COLUMNS = (
@@ -204,4 +205,53 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
            "together": "kept as one node per cover set"}.get(params.get("noise"), "left out")
         + ". Click a node in the explorer to see its inputs; several layers are linked through "
         "their shared inputs.")
+    return report.add_section(title, blocks, intro=intro)
+
+
+def add_weight_graph_section(report: Report, *, neural_persistence: Any = None, network: Any = None,
+                             examples: Any = (), title: str = "Weight and induced graphs",
+                             intro: str | None = None) -> Section:
+    """Add a section on the network's graphs: neural persistence and input-induced subgraphs.
+
+    Parameters
+    ----------
+    report : Report
+    neural_persistence : topolens.graphs.NeuralPersistence, optional
+        Tabulated per layer (NP, normalised NP) with the mean normalised NP.
+    network : topolens.graphs.UnrolledNetwork, optional
+        Needed to draw the examples.
+    examples : sequence of (label, image, InducedGraph)
+        Inputs whose most persistent subgraph is drawn on the network's layers.
+    """
+    from ..viz.induced import plot_subgraph
+
+    blocks: list[Any] = []
+    if neural_persistence is not None:
+        rows = neural_persistence.rows()
+        rows.append({"layer": "mean (normalised)", "NP": None,
+                     "normalized NP": neural_persistence.mean_normalized})
+        blocks.append(Table(rows, caption=f"Neural persistence per layer (p = {neural_persistence.p:g})"))
+    ex_rows, figs = [], []
+    for label, image, g in examples:
+        if network is None:
+            raise TypeError("network= is needed to draw induced-graph examples")
+        pers = g.subgraph_persistence
+        finite = pers[np.isfinite(pers)]
+        ex_rows.append({"input": str(label), "kept edges": int(g.edge_ids.size),
+                        "subgraphs": g.n_subgraphs, "H0 points": len(g.diagram[0]),
+                        "top subgraph edges": int((g.subgraph == 0).sum()),
+                        "largest finite persistence": float(finite.max()) if finite.size else None})
+        figs.append(Figure(plot_subgraph(network, g, 0, image=image), caption=str(label)))
+    if ex_rows:
+        blocks.append(Table(ex_rows, caption="Induced graphs of the example inputs"))
+        blocks.extend(figs)
+    if intro is None:
+        intro = (
+            "Neural persistence (Rieck et al. 2019) is the p-norm of the H0 lifetimes of each layer's "
+            "weight graph (weights normalised by the largest |w|, superlevel filtration). The induced "
+            "graph of an input (Gebhart et al. 2019) weighs each connection by |w_uv h_u(x)|; keeping "
+            "the edges above each layer's 90th percentile, its H0 persistence groups the spanning-"
+            "forest edges into persistent subgraphs. Drawn here: the most persistent subgraph of each "
+            "example (with the younger subgraphs merged into it), columns being the network's layers."
+        )
     return report.add_section(title, blocks, intro=intro)

@@ -1,0 +1,105 @@
+"""Drawings of input-induced graphs: a persistent subgraph on the network's layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import InvalidInputError
+from ..graphs.induced import InducedGraph
+from ..graphs.unroll import UnrolledNetwork
+from .diagrams import _new_axes
+
+__all__ = ["plot_subgraph"]
+
+
+def _positions(net: UnrolledNetwork, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x = depth of the vertex's layer, y = its flat index within the layer scaled to [0, 1]."""
+    depth = net.vertex_layer(vertices)
+    sizes = np.array([int(np.prod(s)) for s in net.vertex_shapes()])
+    y = (vertices - net.offsets[depth] + 0.5) / sizes[depth]
+    return depth.astype(float), 1.0 - y
+
+
+def plot_subgraph(net: UnrolledNetwork, graph: InducedGraph, rank: int = 0, *, family: bool = True,
+                  image: Any = None, title: str | None = None, ax: Any = None) -> Any:
+    """Draw a persistent subgraph of an induced graph on the network's layers.
+
+    Columns are the vertex groups (the input, then each layer's output, left to right); a
+    neuron sits at its flat index within its group. Edges are drawn darker the heavier they
+    are. With ``image`` (the input, shape (H, W) or (1, H, W)) a second panel shows the input
+    with the pixels the subgraph touches circled.
+
+    Parameters
+    ----------
+    net : UnrolledNetwork
+    graph : InducedGraph
+    rank : int, default 0
+        Which subgraph (0 = the most persistent).
+    family : bool, default True
+        Include the younger subgraphs merged into it (which makes it connected).
+    image : array-like, optional
+    title : str, optional
+    ax : matplotlib Axes, optional
+        Axes for the layer drawing (the image panel is then not drawn).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not 0 <= rank < graph.n_subgraphs:
+        raise InvalidInputError(f"rank must be in [0, {graph.n_subgraphs}) for this graph; got {rank}.")
+    ranks = {rank}
+    if family:
+        stack = [rank]
+        while stack:
+            r = stack.pop()
+            kids = np.flatnonzero(graph.subgraph_parent == r).tolist()
+            ranks.update(kids)
+            stack.extend(kids)
+    sel = np.isin(graph.subgraph, sorted(ranks))
+    u, v, w = graph.u[sel], graph.v[sel], graph.weights[sel]
+    if image is not None and ax is None:
+        import matplotlib.pyplot as plt
+
+        fig, (ax, ax_img) = plt.subplots(1, 2, figsize=(9.5, 4.0), gridspec_kw={"width_ratios": [2.2, 1]})
+    else:
+        fig, ax = _new_axes(ax, (7.0, 4.0))
+        ax_img = None
+    xu, yu = _positions(net, u)
+    xv, yv = _positions(net, v)
+    order = np.argsort(w)
+    shade = (w / w.max()) if w.size and w.max() > 0 else w
+    from matplotlib.collections import LineCollection
+
+    segs = np.stack([np.c_[xu, yu], np.c_[xv, yv]], axis=1)[order]
+    colors = np.zeros((order.size, 4))
+    colors[:, 2] = 0.55
+    colors[:, 3] = 0.15 + 0.85 * shade[order]
+    ax.add_collection(LineCollection(segs, colors=colors, linewidths=0.8))
+    verts = np.unique(np.concatenate([u, v]))
+    xs, ys = _positions(net, verts)
+    ax.scatter(xs, ys, s=6, c="#c0392b", zorder=3)
+    names = ["input", *net.layer_names]
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks([])
+    ax.set_xlim(-0.3, len(names) - 0.7)
+    ax.set_ylim(-0.02, 1.02)
+    pers = graph.subgraph_persistence[rank]
+    ax.set_title(title or (f"subgraph {rank}: {int(sel.sum())} edges, {verts.size} neurons, "
+                           f"persistence {'inf' if np.isinf(pers) else f'{pers:.3g}'}"), fontsize=9)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    if ax_img is not None:
+        img = np.asarray(image, dtype=float)
+        img = img.reshape(img.shape[-2], img.shape[-1])
+        ax_img.imshow(img, cmap="gray_r")
+        pix = verts[verts < net.offsets[1]]
+        _, hh, ww = (net.input_shape if len(net.input_shape) == 3 else (1, img.shape[0], img.shape[1]))
+        rr, cc = np.divmod(pix % (hh * ww), ww)
+        ax_img.scatter(cc, rr, s=14, facecolors="none", edgecolors="#c0392b", linewidths=0.8)
+        ax_img.set_axis_off()
+        ax_img.set_title("input pixels in the subgraph", fontsize=9)
+    fig.tight_layout()
+    return fig
