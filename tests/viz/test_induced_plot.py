@@ -1,0 +1,49 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+
+from topolens.exceptions import InvalidInputError
+from topolens.graphs import induced_graphs, neural_persistence, unroll
+from topolens.models import SmallCNN
+from topolens.report import Report, add_weight_graph_section
+from topolens.viz.induced import plot_subgraph
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    torch.manual_seed(0)
+    model = SmallCNN(c1=4, c2=4, hidden=16).eval()
+    x = torch.rand(2, 1, 28, 28) * (torch.rand(2, 1, 28, 28) > 0.6)
+    net = unroll(model, (1, 28, 28))
+    return model, net, x, induced_graphs(net, x)
+
+
+def test_plot_subgraph_draws_every_edge_of_the_family(graphs):
+    _, net, x, gs = graphs
+    g = gs[0]
+    fig = plot_subgraph(net, g, 0, image=x[0].numpy())
+    ax = fig.axes[0]
+    (lines,) = ax.collections[:1]
+    fam = {0} | set(np.flatnonzero(g.subgraph_parent == 0).tolist())
+    assert len(lines.get_segments()) >= int(np.isin(g.subgraph, sorted(fam)).sum())
+    assert len(fig.axes) == 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["input", *net.layer_names]
+    fig2 = plot_subgraph(net, g, 0, family=False)
+    assert len(fig2.axes[0].collections[0].get_segments()) == int((g.subgraph == 0).sum())
+    with pytest.raises(InvalidInputError, match="rank"):
+        plot_subgraph(net, g, g.n_subgraphs)
+
+
+def test_weight_graph_section_in_a_report(graphs, tmp_path):
+    model, net, x, gs = graphs
+    rep = Report("t")
+    add_weight_graph_section(rep, neural_persistence=neural_persistence(model), network=net,
+                             examples=[("<b>x</b>", x[0].numpy(), gs[0])])
+    html = rep.write(tmp_path / "r.html").read_text()
+    assert "Neural persistence per layer" in html and "fc2" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+    assert html.count("data:image/png;base64") == 1
