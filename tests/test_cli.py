@@ -117,3 +117,18 @@ def test_quiet_after_subcommand_and_clear_load_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["analyze", "--model", "no_such_module_xyz:f"]) == 2
     assert "could not import" in capsys.readouterr().err
+
+
+def test_analyze_with_a_graph_section(tmp_path, capsys):
+    f = tmp_path / "m.py"
+    f.write_text(MODEL_FILE)
+    out = tmp_path / "rep"
+    rc = main(["-q", "analyze", "--model", f"{f}:make", "--data", "digits", "--max-inputs", "200",
+               "--layers", "2", "--n-inputs", "100", "--n-neurons", "16", "--resamples", "1",
+               "--graphs", "2", "--out", str(out)])
+    assert rc == 0
+    html = (out / "report.html").read_text()
+    assert "Neural persistence per layer" in html and "FGSM" in html
+    assert html.count("data:image/png") >= 3  # the two inputs and the adversarial one
+    rc = main(["-q", "analyze", "--activations", str(tmp_path), "--graphs", "1", "--out", str(out)])
+    assert rc == 2 and "--graphs needs the model" in capsys.readouterr().err

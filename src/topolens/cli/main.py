@@ -195,6 +195,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from ..pipeline import analyze, analyze_activations
 
     kw = _persistence_kwargs(args)
+    if args.activations and args.graphs:
+        raise InvalidInputError("--graphs needs the model itself (--model with --data), not --activations: "
+                                "neural persistence and induced graphs are computed from its weights.")
     if args.activations:
         acts = Activations.load(args.activations)
         if args.layers:
@@ -217,6 +220,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         model = load_model(args.model, args.weights)
         x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
         data = x if y is None else (x, y)
+        graphs = _graph_sections(args, model, x, y)
         if args.mapper:
             from ..activations import record_activations
 
@@ -225,13 +229,37 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             info = {"model spec": args.model, "data": args.data, "inputs recorded": acts.n_inputs}
             images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
             res = analyze_activations(acts, out=args.out, info=info, progress=not args.quiet,
-                                      extra_sections=_mapper_sections(args, acts, images), **kw)
+                                      extra_sections=_chain(_mapper_sections(args, acts, images), graphs), **kw)
         else:
             res = analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out,
-                          store=args.store, progress=not args.quiet,
+                          store=args.store, progress=not args.quiet, extra_sections=graphs,
                           info={"model spec": args.model, "data": args.data}, **kw)
     print(f"report written to {res.report_path.resolve()}")
     return 0
+
+
+def _chain(*callbacks: Any) -> Any:
+    """One report callback calling the given ones (None entries skipped) in order."""
+    live = [c for c in callbacks if c is not None]
+    if not live:
+        return None
+
+    def run(rep: Any) -> None:
+        for c in live:
+            c(rep)
+
+    return run
+
+
+def _graph_sections(args: argparse.Namespace, model: Any, x: Any, y: Any) -> Any:
+    """The report callback adding the weight/induced graph section for ``--graphs N`` (or None)."""
+    if not args.graphs:
+        return None
+    from ..pipeline import weight_graph_analysis
+
+    run = weight_graph_analysis(model, x, y, n_examples=args.graphs,
+                                eps=args.graphs_eps if y is not None else None)
+    return run.add_to
 
 
 def _mapper_sections(args: argparse.Namespace, acts: Any, images: Any) -> Any:
@@ -358,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="conv outputs: one neuron per (channel, position) or pooled per channel")
     p.add_argument("--mapper", nargs="+", metavar="LAYER",
                    help="also add a Mapper section (and mapper.html) for these recorded layers")
+    p.add_argument("--graphs", type=int, default=0, metavar="N",
+                   help="also add a weight/induced graph section: neural persistence and the induced "
+                        "graphs of the first N inputs (needs --model; default: off)")
+    p.add_argument("--graphs-eps", type=float, default=0.1, metavar="EPS",
+                   help="FGSM radius of the adversarial example in that section (default: %(default)s)")
     p.add_argument("--out", default="topolens-report", help="output folder (default: %(default)s)")
     _add_persistence_args(p, n_inputs=1000, n_neurons=500)
     p.set_defaults(func=cmd_analyze)
