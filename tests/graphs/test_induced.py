@@ -1,128 +1,18 @@
-import gudhi
-import networkx as nx
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from torch import nn
 
+from tests.homology.test_graph import _canon, _gudhi_h0
 from topolens.exceptions import InvalidInputError, NonFiniteError, ShapeError
 from topolens.graphs import (
     induced_edge_weights,
     induced_graphs,
     subgraph_features,
-    superlevel_h0,
     unroll,
 )
-from topolens.graphs._h0_kernel import h0_pass, h0_pass_python
 from topolens.graphs.induced import layer_threshold
 from topolens.models import CCFF, SmallCNN
-
-
-def _random_graph(seed: int, n: int = 30, m: int = 80, ties: bool = False):
-    g = np.random.default_rng(seed)
-    u = g.integers(0, n, m)
-    v = g.integers(0, n, m)
-    keep = u != v
-    u, v = u[keep], v[keep]
-    key = np.unique(np.minimum(u, v) * n + np.maximum(u, v))
-    u, v = key // n, key % n
-    w = (g.integers(1, 6, u.size) if ties else g.uniform(0.01, 1.0, u.size)).astype(np.float64)
-    return u, v, w
-
-
-def _gudhi_h0(u, v, w):
-    """gudhi's H0 of the same filtration: vertices at minus their heaviest edge, edges at -w."""
-    t = gudhi.SimplexTree()
-    birth = {}
-    for a, b, x in zip(u.tolist(), v.tolist(), w.tolist(), strict=True):
-        birth[a] = max(birth.get(a, x), x)
-        birth[b] = max(birth.get(b, x), x)
-    for z, bz in birth.items():
-        t.insert([z], -bz)
-    for a, b, x in zip(u.tolist(), v.tolist(), w.tolist(), strict=True):
-        t.insert([a, b], -float(x))
-    t.compute_persistence(persistence_dim_max=False)
-    return t.persistence_intervals_in_dimension(0)
-
-
-def _canon(d):
-    d = np.asarray(d, dtype=float).reshape(-1, 2)
-    return d[np.lexsort((d[:, 1], d[:, 0]))]
-
-
-@pytest.mark.parametrize("ties", [False, True])
-@pytest.mark.parametrize("seed", range(6))
-def test_h0_matches_gudhi(seed, ties):
-    u, v, w = _random_graph(seed, ties=ties)
-    *_, dgm, pairs = superlevel_h0(u, v, w)
-    np.testing.assert_allclose(_canon(-dgm), _canon(_gudhi_h0(u, v, w)))
-    # the birth vertex of each class enters at its birth value; killers are real edges
-    for (b, d), (bv, _, du, dv) in zip(dgm, pairs, strict=True):
-        assert b == pytest.approx(w[(u == bv) | (v == bv)].max())
-        if np.isfinite(d):
-            assert d == pytest.approx(w[((u == du) & (v == dv)) | ((u == dv) & (v == du))][0])
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_persistent_subgraphs_partition_the_spanning_forest(seed):
-    u, v, w = _random_graph(seed, n=40, m=70)
-    sub, sb, sd, sp, dgm, _ = superlevel_h0(u, v, w)
-    g = nx.Graph()
-    g.add_weighted_edges_from(zip(u.tolist(), v.tolist(), w.tolist(), strict=True))
-    forest = sub >= 0
-    assert forest.sum() == g.number_of_nodes() - nx.number_connected_components(g)
-    f = nx.Graph()
-    f.add_edges_from(zip(u[forest].tolist(), v[forest].tolist(), strict=True))
-    assert nx.is_forest(f)
-    # total forest weight is that of a maximum spanning forest
-    assert w[forest].sum() == pytest.approx(
-        sum(d["weight"] for *_, d in nx.maximum_spanning_tree(g).edges(data=True)))
-    # each subgraph is connected, ranked by persistence, and born on its heaviest edge
-    pers = sb - sd
-    assert (np.diff(pers[np.isfinite(pers)]) <= 1e-12).all()
-    assert np.isinf(pers[: np.isinf(pers).sum()]).all()
-    def family(r):
-        out = {r}
-        for c in np.flatnonzero(sp == r):
-            out |= family(int(c))
-        return out
-
-    for r in range(sb.size):
-        assert sp[r] == -1 or sp[r] < r or pers[sp[r]] >= pers[r]
-        e = np.flatnonzero(np.isin(sub, list(family(r))))
-        s = nx.Graph()
-        s.add_edges_from(zip(u[e].tolist(), v[e].tolist(), strict=True))
-        assert nx.is_connected(s)
-        assert w[sub == r].max() == pytest.approx(sb[r])
-    # classes with positive persistence are exactly the diagram's points
-    pos = sb > sd
-    np.testing.assert_allclose(_canon(np.c_[sb[pos], sd[pos]]), _canon(dgm))
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.integers(0, 10_000))
-def test_h0_is_invariant_to_edge_order(seed):
-    u, v, w = _random_graph(seed, n=25, m=60)
-    perm = np.random.default_rng(seed).permutation(u.size)
-    a = superlevel_h0(u, v, w)
-    b = superlevel_h0(u[perm], v[perm], w[perm])
-    np.testing.assert_allclose(_canon(a.dgm), _canon(b.dgm))
-    # with distinct weights the subgraphs are the same edge sets
-    for r in range(a.sub_birth.size):
-        ea = {(x, y) for x, y in zip(u[a.subgraph == r], v[a.subgraph == r], strict=True)}
-        eb = {(x, y) for x, y in zip(u[perm][b.subgraph == r], v[perm][b.subgraph == r], strict=True)}
-        assert ea == eb
-
-
-def test_compiled_and_python_kernels_agree():
-    u, v, w = _random_graph(3, n=50, m=200, ties=True)
-    order = np.lexsort((np.arange(w.size), -w))
-    a = h0_pass(u[order], v[order], w[order], 50)
-    b = h0_pass_python(u[order], v[order], w[order], 50)
-    for x, y in zip(a, b, strict=True):
-        np.testing.assert_array_equal(x, y)
 
 
 def test_layer_threshold_is_numpy_percentile():
@@ -219,10 +109,6 @@ def test_bad_inputs():
         induced_graphs(net, x, n_jobs=0)
     with pytest.raises(InvalidInputError, match="no inputs"):
         induced_graphs(net, x[:0])
-    with pytest.raises(InvalidInputError, match="finite"):
-        superlevel_h0(np.array([0]), np.array([1]), np.array([0.0]))
-    with pytest.raises(ShapeError):
-        superlevel_h0(np.array([0, 1]), np.array([1]), np.array([1.0]))
     with pytest.raises(InvalidInputError, match="rank"):
         induced_graphs(net, x[:1])[0].subgraph_edges(10_000)
     with torch.no_grad():

@@ -1,6 +1,7 @@
-"""Persistent homology engines: Vietoris-Rips (native H0, gudhi, ripser, giotto-ph)."""
+"""Persistent homology engines: Vietoris-Rips (native H0, gudhi, ripser, giotto-ph) and graph filtrations."""
 
 from .certify import h1_certificate, undominated_edges
+from .graph import SuperlevelH0, superlevel_h0
 from .h0 import minimum_spanning_tree, rips_h0
 from .memory import available_memory, check_memory, estimate_rips_memory, memory_budget
 from .rips import (
@@ -17,6 +18,7 @@ __all__ = [
     "AUTO_QUANTILES",
     "BACKENDS",
     "CERTIFY_MIN_POINTS",
+    "SuperlevelH0",
     "available_memory",
     "check_memory",
     "distance_quantile",
@@ -28,5 +30,6 @@ __all__ = [
     "minimum_spanning_tree",
     "rips_h0",
     "rips_persistence",
+    "superlevel_h0",
     "undominated_edges",
 ]

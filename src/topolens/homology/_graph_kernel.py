@@ -1,4 +1,4 @@
-"""The union-find pass of :func:`topolens.graphs.induced.superlevel_h0`, compiled when numba is present.
+"""The union-find pass of :func:`topolens.homology.graph.superlevel_h0`, compiled when numba is present.
 
 One plain-Python function over preallocated arrays; :func:`h0_pass` is its numba-compiled form
 when numba imports (about 100x faster) and the function itself otherwise. The tests run both.
