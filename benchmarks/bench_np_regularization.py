@@ -29,6 +29,7 @@ authors' code does), ``--threads`` (torch threads, default 2), ``--device`` (def
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -73,16 +74,38 @@ def load_data(quick: bool, device: str) -> tuple[torch.Tensor, torch.Tensor, tor
             what)
 
 
-def make_mlp(variant: str, init: str, bn_position: str) -> nn.Sequential:
+class FrozenBatchNorm(nn.Module):
+    """``tf.layers.batch_normalization`` as the authors' TF1 code calls it (``training`` left False).
+
+    With ``training=False`` the layer normalises with its moving mean 0 and variance 1, which are
+    never updated, so only the affine part learns: ``y = gamma * x / sqrt(1 + eps) + beta``
+    (eps = 1e-3, TF's default). The network is then a plain one with a learnable per-unit scale
+    and shift; the batch statistics are never used.
+    """
+
+    def __init__(self, n: int, eps: float = 1e-3) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.bias = nn.Parameter(torch.zeros(n))
+        self.scale = 1.0 / math.sqrt(1.0 + eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (self.weight * self.scale) + self.bias
+
+
+def make_mlp(variant: str, init: str, bn_position: str, bn_mode: str = "batch") -> nn.Sequential:
+    def bn(h: int) -> nn.Module:
+        return nn.BatchNorm1d(h) if bn_mode == "batch" else FrozenBatchNorm(h)
+
     layers: list[nn.Module] = [nn.Flatten()]
     d = 784
     for h in (650, 650):
         layers.append(nn.Linear(d, h))
         if variant == "batchnorm" and bn_position == "before":
-            layers.append(nn.BatchNorm1d(h))
+            layers.append(bn(h))
         layers.append(nn.ReLU())
         if variant == "batchnorm" and bn_position == "after":
-            layers.append(nn.BatchNorm1d(h))
+            layers.append(bn(h))
         if variant == "dropout":
             layers.append(nn.Dropout(0.5))
         d = h
@@ -93,6 +116,13 @@ def make_mlp(variant: str, init: str, bn_position: str) -> nn.Sequential:
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
+    elif init == "xavier-folded":  # the authors' code: one Glorot-uniform variable [W | b] per layer
+        for m in net.modules():
+            if isinstance(m, nn.Linear):
+                wb = nn.init.xavier_uniform_(torch.empty(m.out_features, m.in_features + 1))
+                with torch.no_grad():
+                    m.weight.copy_(wb[:, :-1])
+                    m.bias.copy_(wb[:, -1])
     return net
 
 
@@ -120,15 +150,27 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return correct / len(x)
 
 
+def bias_folded_np(net: nn.Module) -> Any:
+    """NP with each Linear layer's bias folded in, as in the authors' code: [W | b], (out, in + 1).
+
+    The bias is one extra input vertex whose edges carry the biases; the global max |w| is
+    taken over all weights and biases.
+    """
+    mats = [torch.cat([m.weight, m.bias[:, None]], 1).detach().cpu().numpy().astype(np.float64)
+            for m in net.modules() if isinstance(m, nn.Linear)]
+    return neural_persistence(mats)
+
+
 def run_variant(variant: str, seed: int, data: tuple[torch.Tensor, ...], args: argparse.Namespace
                 ) -> dict[str, Any]:
     xtr, ytr, xte, yte = data
     torch.manual_seed(seed)
-    net = make_mlp(variant, args.init, args.bn_position).to(args.device)
+    net = make_mlp(variant, args.init, args.bn_position, args.bn_mode).to(args.device)
     opt = torch.optim.Adam(net.parameters(), lr=3e-4)
     gen = torch.Generator().manual_seed(seed)
     monitor = NeuralPersistenceMonitor(net, patience=10**9)  # record only, never stop
     monitor.step()  # epoch 0: the initialisation
+    folded = [bias_folded_np(net)] if args.bias else []
     rows, t0, np_time = [], time.perf_counter(), 0.0
     accs = [accuracy(net, xte, yte)]
     losses = [float("nan")]
@@ -137,13 +179,19 @@ def run_variant(variant: str, seed: int, data: tuple[torch.Tensor, ...], args: a
         accs.append(accuracy(net, xte, yte))
         t = time.perf_counter()
         monitor.step()
+        if args.bias:
+            folded.append(bias_folded_np(net))
         np_time += time.perf_counter() - t
     elapsed = time.perf_counter() - t0
-    for e, (res, acc, loss) in enumerate(zip(monitor.history_, accs, losses, strict=True)):
+    # with --bias the bias-folded NP is the reported one and the weights-only mean is kept beside it
+    history = folded if args.bias else monitor.history_
+    for e, (res, acc, loss) in enumerate(zip(history, accs, losses, strict=True)):
         rows.append([str(e), "-" if np.isnan(loss) else f"{loss:.4f}", f"{acc:.4f}",
-                     f"{res.mean_normalized:.4f}", *(f"{z:.4f}" for z in res.normalized)])
-    final = monitor.history_[-1]
+                     f"{res.mean_normalized:.4f}", *(f"{z:.4f}" for z in res.normalized)]
+                    + ([f"{monitor.history_[e].mean_normalized:.4f}"] if args.bias else []))
+    final = history[-1]
     return {"rows": rows, "acc": accs[-1], "np": final.mean_normalized, "layers": final.normalized,
+            "np_nobias": monitor.history_[-1].mean_normalized,
             "time": elapsed, "np_time": np_time / max(args.epochs, 1)}
 
 
@@ -157,6 +205,8 @@ def mlp_part(args: argparse.Namespace, data: tuple[torch.Tensor, ...]) -> bool:
     variants = [v for v in VARIANTS if v in args.variants]
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     headers = ["epoch", "train loss", "test acc", "mean norm. NP", *(f"NP {lab}" for lab in LAYER_LABELS)]
+    if args.bias:
+        headers.append("mean norm. NP, weights only")
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for variant in variants:
             r = run_variant(variant, seed, data, args)
@@ -170,9 +220,11 @@ def mlp_part(args: argparse.Namespace, data: tuple[torch.Tensor, ...]) -> bool:
     for v in variants:
         rs = results[v]
         rows.append([v, str(args.epochs), mean_sd([r["acc"] for r in rs]), mean_sd([r["np"] for r in rs]),
-                     *(mean_sd([float(r["layers"][k]) for r in rs]) for k in range(3)), PAPER[v]])
+                     *(mean_sd([float(r["layers"][k]) for r in rs]) for k in range(3)), PAPER[v]]
+                    + ([mean_sd([r["np_nobias"] for r in rs])] if args.bias else []))
     print(table(["variant", "epochs", "test acc", "mean norm. NP", *(f"NP {lab}" for lab in LAYER_LABELS),
-                 "paper mean norm. NP (40 epochs)"], rows))
+                 "paper mean norm. NP (40 epochs)"] + (["mean norm. NP, weights only"] if args.bias else []),
+                rows))
     if len(variants) < len(VARIANTS):
         print(f"\nordering not checked: only {', '.join(variants)} ran")
         return True
@@ -247,10 +299,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="MLP variants to train (default all three; the ordering is checked only then)")
     ap.add_argument("--no-conv", action="store_true", help="skip the SmallCNN kernel-vs-unrolled table")
     ap.add_argument("--conv-only", action="store_true", help="run only the SmallCNN table")
-    ap.add_argument("--init", choices=("xavier", "torch"), default="xavier",
-                    help="Linear initialisation: Glorot uniform as in the authors' code (default) or torch's")
+    ap.add_argument("--init", choices=("xavier", "xavier-folded", "torch"), default="xavier",
+                    help="Linear initialisation: Glorot uniform on W with zero biases (default), Glorot uniform "
+                         "on [W | b] as one matrix (the authors' code) or torch's")
     ap.add_argument("--bn-position", choices=("before", "after"), default="before",
                     help="batch-norm before the ReLU (default) or after it (the authors' code)")
+    ap.add_argument("--bn-mode", choices=("batch", "frozen"), default="batch",
+                    help="batch: torch BatchNorm1d (batch statistics in training, default); frozen: the "
+                         "authors' tf.layers.batch_normalization with training=False (moving stats 0/1, "
+                         "only gamma and beta learn)")
+    ap.add_argument("--bias", action="store_true",
+                    help="fold each Linear layer's bias into its weights ([W | b]) for NP, as the authors' code "
+                         "does (the weights-only mean is printed beside it)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--device", default="cpu", help="torch device for training (default cpu)")
     args = ap.parse_args(argv)
@@ -268,10 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     flat = (xtr, ytr, xte, yte)
     print(f"data: {what}; device {args.device}; MLP 784-650-650-10, ReLU, Adam lr 3e-4, batch 32, cross-entropy, "
-          f"init {args.init}, batch-norm {args.bn_position} the ReLU, dropout p=0.5 after the ReLU; "
+          f"init {args.init}, batch-norm ({args.bn_mode}) {args.bn_position} the ReLU, dropout p=0.5 after the ReLU; "
           f"{args.epochs} epoch(s), seed(s) {args.first_seed}..{args.first_seed + args.seeds - 1}; "
-          "NP: p=2, the 3 Linear layers, "
-          "global max |w|")
+          "NP: p=2, the 3 Linear layers" + (" with biases folded in ([W | b])" if args.bias else "")
+          + ", global max |w|")
     ok = True
     if not args.conv_only:
         ok = mlp_part(args, flat)
