@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from tests.homology.test_graph import _canon, _gudhi_h0
-from topolens.exceptions import InvalidInputError, NonFiniteError, ShapeError
+from topolens.exceptions import InvalidInputError, NonFiniteError, ShapeError, TopolensWarning
 from topolens.graphs import (
     induced_edge_weights,
     induced_graphs,
@@ -111,8 +111,15 @@ def test_bad_inputs():
         induced_graphs(net, x[:0])
     with pytest.raises(InvalidInputError, match="rank"):
         induced_graphs(net, x[:1])[0].subgraph_edges(10_000)
+    with pytest.warns(TopolensWarning, match="no edge"):
+        g = induced_graphs(net, torch.cat([x[:1], torch.zeros(1, 1, 28, 28)]))[1]
+    assert g.edge_ids.size == 0 and len(g.diagram[0]) == 0
+    with torch.no_grad():
+        model.fc2.weight.zero_()
+    with pytest.raises(InvalidInputError, match="only zero weights"):
+        induced_graphs(net, x)
     with torch.no_grad():
         model.conv1.weight.fill_(float("inf"))
-    with pytest.raises(NonFiniteError, match="conv2"):
+    with pytest.raises(NonFiniteError, match="conv1"):
         induced_graphs(net, x)
     assert isinstance(nn.Module(), nn.Module)

@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from topolens.exceptions import InvalidInputError, MemoryBudgetError, ShapeError
@@ -134,3 +136,18 @@ def test_bad_models_are_refused_with_reasons():
 def test_wrong_input_shape_is_a_shape_error():
     with pytest.raises(ShapeError, match="without the batch axis"):
         unroll(CCFF(), (1, 1, 28, 28))
+
+
+@settings(max_examples=30, deadline=None)
+@given(cin_g=st.integers(1, 3), cout_g=st.integers(1, 3), groups=st.integers(1, 2), kh=st.integers(1, 4),
+       kw=st.integers(1, 4), stride=st.integers(1, 3), pad=st.integers(0, 2), dil=st.integers(1, 2),
+       h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 1000))
+def test_conv_unrolling_property(cin_g, cout_g, groups, kh, kw, stride, pad, dil, h, w, seed):
+    span_h, span_w = dil * (kh - 1) + 1, dil * (kw - 1) + 1
+    assume(h + 2 * pad >= span_h and w + 2 * pad >= span_w)
+    gen = torch.Generator().manual_seed(seed)
+    weight = torch.randn(cout_g * groups, cin_g, kh, kw, generator=gen, dtype=torch.float64)
+    x = torch.randn(1, cin_g * groups, h, w, generator=gen, dtype=torch.float64)
+    e = conv2d_edges(weight.numpy(), (cin_g * groups, h, w), stride=stride, padding=pad, dilation=dil, groups=groups)
+    y = F.conv2d(x, weight, stride=stride, padding=pad, dilation=dil, groups=groups)
+    np.testing.assert_allclose(e.matrix() @ x.numpy().ravel(), y.numpy().ravel(), rtol=1e-5, atol=1e-5)  # float32 coefficients

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..diagrams import PersistenceDiagrams
-from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
+from ..exceptions import InvalidInputError, NonFiniteError, ShapeError, TopolensWarning
 from ..homology.graph import SuperlevelH0, superlevel_h0
 from .unroll import UnrolledNetwork, unroll
 
@@ -200,6 +201,12 @@ def _capture(net: UnrolledNetwork, x: Any) -> _Captured:
             amax.append(None)
             if lay.weight_index is not None:  # the weights now, not when the network was unrolled
                 wt = lay.module.weight.detach().float().cpu().numpy().reshape(-1)
+                if not np.isfinite(wt).all():
+                    raise NonFiniteError(f"layer {lay.name!r} has NaN or inf weights.")
+                if not wt.any():
+                    raise InvalidInputError(
+                        f"layer {lay.name!r} has only zero weights, so every edge of the induced graph "
+                        "through it weighs 0; initialise or train the model first.")
                 coefs.append(np.abs(wt[lay.weight_index]))
             else:
                 coefs.append(np.abs(lay.coef))
@@ -369,6 +376,11 @@ def induced_graphs(model: Any, x: Any, *, input_shape: Sequence[int] | None = No
             graphs.extend(pool.map(lambda i, cap=cap: _one_graph(net, cap, i, percentile),
                                    range(cap.outputs.shape[0])))
             bar.update(cap.outputs.shape[0])
+    empty = [i for i, g in enumerate(graphs) if g.edge_ids.size == 0]
+    if empty:
+        warnings.warn(f"{len(empty)} of {n} input(s) induce no edge with a positive weight (first: "
+                      f"input {empty[0]}); their diagrams are empty. All activations entering the "
+                      "layers are zero for them, e.g. a blank image.", TopolensWarning, stacklevel=2)
     logger.info("induced graphs of %d inputs: %.0f kept edges per input on average", n,
                 np.mean([g.edge_ids.size for g in graphs]))
     if return_outputs:
