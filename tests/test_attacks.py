@@ -60,3 +60,15 @@ def test_attack_bad_inputs(trained):
         fgsm(lambda t: t, x, y, 0.1)
     with pytest.raises(InvalidInputError, match="clamp"):
         pgd(model, x, y, 0.1, clamp=(1.0, 0.0))
+
+
+def test_attacks_run_in_eval_mode_and_restore_the_mode(trained):
+    model, x, y = trained
+    model.train()
+    try:
+        a = fgsm(model, x[:20], y[:20], 0.1)
+        assert model.training
+        model.eval()
+        assert torch.equal(a, fgsm(model, x[:20], y[:20], 0.1))
+    finally:
+        model.eval()

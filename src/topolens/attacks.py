@@ -1,6 +1,6 @@
 """Adversarial inputs in plain PyTorch: FGSM (Goodfellow et al. 2015) and L-inf PGD (Madry et al. 2018).
 
-Both maximise the cross-entropy of the true labels within an L-inf ball of radius ``eps``
+Both run the model in eval mode (restoring its mode after) and maximise the cross-entropy of the true labels within an L-inf ball of radius ``eps``
 around the inputs, clipped to the valid input range. They work on any classifier that returns
 logits (or log-probabilities), leave its parameters and their gradients untouched, and run in
 batches on the model's device.
@@ -11,6 +11,8 @@ batches on the model's device.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,17 @@ def _prepare(model: Any, x: Any, y: Any, eps: float, clamp: tuple[float, float] 
     return xt, yt, dev
 
 
+@contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    """Attack the model in eval mode (no dropout, no batch-norm updates), then restore its mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def _input_grad(model: Any, x: Any, y: Any) -> Any:
     import torch
     import torch.nn.functional as F
@@ -63,7 +76,7 @@ def fgsm(model: Any, x: Any, y: Any, eps: float, *, clamp: tuple[float, float] |
     Parameters
     ----------
     model : torch.nn.Module
-        A classifier returning logits; put it in eval mode first.
+        A classifier returning logits; it runs in eval mode (its mode is restored after).
     x : tensor or array of shape (n, ...)
     y : tensor or array of shape (n,)
         True labels.
@@ -82,12 +95,13 @@ def fgsm(model: Any, x: Any, y: Any, eps: float, *, clamp: tuple[float, float] |
 
     xt, yt, _ = _prepare(model, x, y, eps, clamp, batch_size)
     out = []
-    for s in range(0, xt.shape[0], batch_size):
-        xb, yb = xt[s:s + batch_size], yt[s:s + batch_size]
-        adv = xb + eps * _input_grad(model, xb, yb).sign()
-        if clamp is not None:
-            adv = adv.clamp(*clamp)
-        out.append(adv.detach())
+    with _eval_mode(model):
+        for s in range(0, xt.shape[0], batch_size):
+            xb, yb = xt[s:s + batch_size], yt[s:s + batch_size]
+            adv = xb + eps * _input_grad(model, xb, yb).sign()
+            if clamp is not None:
+                adv = adv.clamp(*clamp)
+            out.append(adv.detach())
     return torch.cat(out)
 
 
@@ -127,18 +141,19 @@ def pgd(model: Any, x: Any, y: Any, eps: float, *, alpha: float | None = None, s
     gen = torch.Generator(device="cpu")
     gen.manual_seed(0 if seed is None else int(seed))
     out = []
-    for s in range(0, xt.shape[0], batch_size):
-        xb, yb = xt[s:s + batch_size], yt[s:s + batch_size]
-        adv = xb.clone()
-        if random_start and eps > 0:
-            noise = torch.rand(xb.shape, generator=gen, dtype=xb.dtype) * 2 - 1
-            adv = adv + eps * noise.to(dev)
-            if clamp is not None:
-                adv = adv.clamp(*clamp)
-        for _ in range(steps):
-            adv = adv + alpha * _input_grad(model, adv, yb).sign()
-            adv = torch.max(torch.min(adv, xb + eps), xb - eps)
-            if clamp is not None:
-                adv = adv.clamp(*clamp)
-        out.append(adv.detach())
+    with _eval_mode(model):
+        for s in range(0, xt.shape[0], batch_size):
+            xb, yb = xt[s:s + batch_size], yt[s:s + batch_size]
+            adv = xb.clone()
+            if random_start and eps > 0:
+                noise = torch.rand(xb.shape, generator=gen, dtype=xb.dtype) * 2 - 1
+                adv = adv + eps * noise.to(dev)
+                if clamp is not None:
+                    adv = adv.clamp(*clamp)
+            for _ in range(steps):
+                adv = adv + alpha * _input_grad(model, adv, yb).sign()
+                adv = torch.max(torch.min(adv, xb + eps), xb - eps)
+                if clamp is not None:
+                    adv = adv.clamp(*clamp)
+            out.append(adv.detach())
     return torch.cat(out)

@@ -276,12 +276,14 @@ class WeightGraphRun:
     network: Any
     examples: list[tuple[str, Any, Any]]
     seconds: float
+    percentile: float = 90.0
 
     def add_to(self, report: Any) -> Any:
         from .report import add_weight_graph_section
 
         return add_weight_graph_section(report, neural_persistence=self.neural_persistence,
-                                        network=self.network, examples=self.examples)
+                                        network=self.network, examples=self.examples,
+                                        percentile=self.percentile)
 
 
 def weight_graph_analysis(model: Any, x: Any, y: Any = None, *, n_examples: int = 2, eps: float | None = 0.1,
@@ -292,10 +294,12 @@ def weight_graph_analysis(model: Any, x: Any, y: Any = None, *, n_examples: int 
     the report shows how its most persistent subgraph moves.
     """
     from .attacks import fgsm
+    from .exceptions import InvalidInputError
     from .graphs import induced_graphs, neural_persistence, unroll
 
+    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
+        raise InvalidInputError(f"n_examples must be a positive integer; got {n_examples!r}.")
     t0 = time.perf_counter()
-    model.eval()
     npers = neural_persistence(model)
     x = x[:n_examples]
     net = unroll(model, tuple(x.shape[1:]))
@@ -308,8 +312,10 @@ def weight_graph_analysis(model: Any, x: Any, y: Any = None, *, n_examples: int 
     xx = torch.cat([torch.as_tensor(a).float() for a in xs])
     graphs, out = induced_graphs(net, xx, percentile=percentile, return_outputs=True)
     labels = [f"{lab}, predicted {int(o.argmax())}" for lab, o in zip(labels, out, strict=True)]
-    examples = [(lab, xx[i].numpy(), g) for i, (lab, g) in enumerate(zip(labels, graphs, strict=True))]
-    return WeightGraphRun(npers, net, examples, time.perf_counter() - t0)
+    # an image panel for image inputs (C, H, W) only
+    examples = [(lab, xx[i].numpy() if xx.ndim == 4 else None, g)
+                for i, (lab, g) in enumerate(zip(labels, graphs, strict=True))]
+    return WeightGraphRun(npers, net, examples, time.perf_counter() - t0, percentile)
 
 
 def run_demo(

@@ -123,3 +123,15 @@ def test_bad_inputs():
     with pytest.raises(NonFiniteError, match="conv1"):
         induced_graphs(net, x)
     assert isinstance(nn.Module(), nn.Module)
+
+
+def test_graphs_are_computed_in_eval_mode_and_the_mode_is_restored():
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+    model.train()
+    net = unroll(model, (1, 8, 8))
+    x = torch.rand(2, 1, 8, 8)
+    a, b = induced_graphs(net, x), induced_graphs(net, x)
+    for ga, gb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(ga.edge_ids, gb.edge_ids)
+    assert model.training

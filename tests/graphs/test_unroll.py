@@ -151,3 +151,8 @@ def test_conv_unrolling_property(cin_g, cout_g, groups, kh, kw, stride, pad, dil
     e = conv2d_edges(weight.numpy(), (cin_g * groups, h, w), stride=stride, padding=pad, dilation=dil, groups=groups)
     y = F.conv2d(x, weight, stride=stride, padding=pad, dilation=dil, groups=groups)
     np.testing.assert_allclose(e.matrix() @ x.numpy().ravel(), y.numpy().ravel(), rtol=1e-5, atol=1e-5)  # float32 coefficients
+
+
+def test_normalisation_layers_are_refused_even_without_parameters():
+    with pytest.raises(InvalidInputError, match="BatchNorm2d"):
+        unroll(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, affine=False)), (1, 5, 5))

@@ -47,3 +47,31 @@ def test_weight_graph_section_in_a_report(graphs, tmp_path):
     assert "Neural persistence per layer" in html and "fc2" in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
     assert html.count("data:image/png;base64") == 1
+
+
+def test_sections_and_plots_for_empty_flat_and_rgb_inputs(tmp_path):
+    from torch import nn
+
+    from topolens.pipeline import weight_graph_analysis
+
+    torch.manual_seed(5)
+    mlp = nn.Sequential(nn.Linear(20, 8, bias=False), nn.ReLU(), nn.Linear(8, 3, bias=False))
+    x = torch.rand(3, 20)
+    x[1] = 0  # a blank input: no edge at all
+    with pytest.warns(UserWarning, match="no edge"):
+        run = weight_graph_analysis(mlp, x, torch.tensor([0, 1, 2]), n_examples=2, eps=0.1)
+    assert run.examples[0][1] is None  # no image panel for flat inputs
+    rep = Report("t")
+    run.add_to(rep)
+    html = rep.write(tmp_path / "r.html").read_text()
+    assert "nothing to draw" in html
+    with pytest.raises(InvalidInputError, match="n_examples"):
+        weight_graph_analysis(mlp, x, None, n_examples=0)
+    cnn = nn.Sequential(nn.Conv2d(3, 2, 3, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 4, bias=False))
+    net = unroll(cnn, (3, 8, 8))
+    xr = torch.rand(1, 3, 8, 8)
+    g = induced_graphs(net, xr)[0]
+    fig = plot_subgraph(net, g, 0, image=xr[0].numpy())
+    assert fig.axes[1].images[0].get_array().shape == (8, 8, 3)
+    with pytest.raises(InvalidInputError, match="image"):
+        plot_subgraph(net, g, 0, image=np.zeros(5))

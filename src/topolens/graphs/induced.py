@@ -168,10 +168,13 @@ def _capture(net: UnrolledNetwork, x: Any) -> _Captured:
         def hook(mod: Any, inp: Any, out: Any, k: int = k) -> None:
             captured[k] = inp[0].detach()
         hooks.append(lay.module.register_forward_hook(hook))
+    was_training = net.model.training
+    net.model.eval()  # dropout off, batch statistics frozen: the graph of an input is deterministic
     try:
         with torch.no_grad():
             out = net.model(xt)
     finally:
+        net.model.train(was_training)
         for h in hooks:
             h.remove()
     b = xt.shape[0]

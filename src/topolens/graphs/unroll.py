@@ -324,7 +324,7 @@ def unroll(model: Any, input_shape: tuple[int, ...], *, max_edges: int = DEFAULT
     unsupported = sorted({type(m).__name__ for m in model.modules()
                           if not list(m.children()) and _module_kind(m) is None
                           and type(m).__name__ not in _TRANSPARENT
-                          and any(True for _ in m.parameters(recurse=False))})
+                          and (any(True for _ in m.parameters(recurse=False)) or "Norm" in type(m).__name__)})
     if unsupported:
         raise InvalidInputError(
             f"the model has layers with weights that cannot be unrolled: {', '.join(unsupported)}. "

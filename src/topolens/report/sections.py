@@ -209,8 +209,8 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
 
 
 def add_weight_graph_section(report: Report, *, neural_persistence: Any = None, network: Any = None,
-                             examples: Any = (), title: str = "Weight and induced graphs",
-                             intro: str | None = None) -> Section:
+                             examples: Any = (), percentile: float | None = 90.0,
+                             title: str = "Weight and induced graphs", intro: str | None = None) -> Section:
     """Add a section on the network's graphs: neural persistence and input-induced subgraphs.
 
     Parameters
@@ -220,8 +220,10 @@ def add_weight_graph_section(report: Report, *, neural_persistence: Any = None, 
         Tabulated per layer (NP, normalised NP) with the mean normalised NP.
     network : topolens.graphs.UnrolledNetwork, optional
         Needed to draw the examples.
-    examples : sequence of (label, image, InducedGraph)
+    examples : sequence of (label, image or None, InducedGraph)
         Inputs whose most persistent subgraph is drawn on the network's layers.
+    percentile : float or None
+        The cut the graphs were built with (for the text).
     """
     from ..viz.induced import plot_subgraph
 
@@ -241,16 +243,21 @@ def add_weight_graph_section(report: Report, *, neural_persistence: Any = None, 
                         "subgraphs": g.n_subgraphs, "H0 points": len(g.diagram[0]),
                         "top subgraph edges": int((g.subgraph == 0).sum()),
                         "largest finite persistence": float(finite.max()) if finite.size else None})
-        figs.append(Figure(plot_subgraph(network, g, 0, image=image), caption=str(label)))
+        if g.n_subgraphs:
+            figs.append(Figure(plot_subgraph(network, g, 0, image=image), caption=str(label)))
+        else:
+            figs.append(Text(f"{label}: no edge with a positive weight, nothing to draw."))
     if ex_rows:
         blocks.append(Table(ex_rows, caption="Induced graphs of the example inputs"))
         blocks.extend(figs)
     if intro is None:
+        cut = (f"each layer's {percentile:g}th percentile" if percentile is not None
+               else "zero")
         intro = (
             "Neural persistence (Rieck et al. 2019) is the p-norm of the H0 lifetimes of each layer's "
             "weight graph (weights normalised by the largest |w|, superlevel filtration). The induced "
             "graph of an input (Gebhart et al. 2019) weighs each connection by |w_uv h_u(x)|; keeping "
-            "the edges above each layer's 90th percentile, its H0 persistence groups the spanning-"
+            f"the edges above {cut}, its H0 persistence groups the spanning-"
             "forest edges into persistent subgraphs. Drawn here: the most persistent subgraph of each "
             "example (with the younger subgraphs merged into it), columns being the network's layers."
         )

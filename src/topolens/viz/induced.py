@@ -39,7 +39,8 @@ def plot_subgraph(net: UnrolledNetwork, graph: InducedGraph, rank: int = 0, *, f
         Which subgraph (0 = the most persistent).
     family : bool, default True
         Include the younger subgraphs merged into it (which makes it connected).
-    image : array-like, optional
+    image : array-like of shape (H, W) or (C, H, W), optional
+        The input itself (RGB shown as colour, other channel counts averaged).
     title : str, optional
     ax : matplotlib Axes, optional
         Axes for the layer drawing (the image panel is then not drawn).
@@ -60,6 +61,12 @@ def plot_subgraph(net: UnrolledNetwork, graph: InducedGraph, rank: int = 0, *, f
             stack.extend(kids)
     sel = np.isin(graph.subgraph, sorted(ranks))
     u, v, w = graph.u[sel], graph.v[sel], graph.weights[sel]
+    if image is not None and np.ndim(image) not in (2, 3):
+        raise InvalidInputError(f"image must have shape (H, W) or (C, H, W); got shape {np.shape(image)}. "
+                                "Pass image=None for inputs that are not images.")
+    if image is not None and int(np.prod(np.shape(image))) != int(np.prod(net.input_shape)):
+        raise InvalidInputError(f"image has {int(np.prod(np.shape(image)))} values but the network's input "
+                                f"has {int(np.prod(net.input_shape))}; pass the input the graph was built from.")
     if image is not None and ax is None:
         import matplotlib.pyplot as plt
 
@@ -93,10 +100,13 @@ def plot_subgraph(net: UnrolledNetwork, graph: InducedGraph, rank: int = 0, *, f
         ax.spines[side].set_visible(False)
     if ax_img is not None:
         img = np.asarray(image, dtype=float)
-        img = img.reshape(img.shape[-2], img.shape[-1])
-        ax_img.imshow(img, cmap="gray_r")
+        if img.ndim == 3 and img.shape[0] == 3:
+            span = np.ptp(img) or 1.0
+            ax_img.imshow(np.transpose((img - img.min()) / span, (1, 2, 0)))
+        else:
+            ax_img.imshow(img.mean(axis=0) if img.ndim == 3 else img, cmap="gray_r")
+        hh, ww = img.shape[-2:]
         pix = verts[verts < net.offsets[1]]
-        _, hh, ww = (net.input_shape if len(net.input_shape) == 3 else (1, img.shape[0], img.shape[1]))
         rr, cc = np.divmod(pix % (hh * ww), ww)
         ax_img.scatter(cc, rr, s=14, facecolors="none", edgecolors="#c0392b", linewidths=0.8)
         ax_img.set_axis_off()
