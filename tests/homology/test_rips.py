@@ -2,7 +2,7 @@ import gudhi
 import numpy as np
 import pytest
 import ripser
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
@@ -180,6 +180,7 @@ def test_permutation_invariance_of_neuron_order(n, seed):
 
 @settings(max_examples=20, deadline=None)
 @given(st.integers(5, 30), st.floats(1e-4, 0.2), st.integers(0, 2**31 - 1))
+@example(23, 0.1875, 137521)  # gudhi 3.13's bottleneck_distance broke the bound here
 def test_stability_bottleneck_bounded_by_perturbation(n, eps, seed):
     """Stability theorem: d_B(Dgm(D), Dgm(D')) <= max |D - D'| for Rips filtrations."""
     g = np.random.default_rng(seed)
