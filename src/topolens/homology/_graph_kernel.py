@@ -11,6 +11,21 @@ import numpy as np
 __all__ = ["HAVE_NUMBA", "h0_pass", "h0_pass_python"]
 
 
+def _find_python(parent: np.ndarray, a: int) -> int:
+    """Root of ``a``, compressing the path to it."""
+    r = a
+    while parent[r] != r:
+        r = parent[r]
+    while parent[a] != r:
+        nxt = parent[a]
+        parent[a] = r
+        a = nxt
+    return r
+
+
+_find = _find_python
+
+
 def h0_pass_python(u: np.ndarray, v: np.ndarray, w: np.ndarray, nv: int
                    ) -> tuple[np.ndarray, ...]:
     """Kruskal with the elder rule over edges already in filtration order (weight descending).
@@ -44,20 +59,8 @@ def h0_pass_python(u: np.ndarray, v: np.ndarray, w: np.ndarray, nv: int
         if not seen[b]:
             seen[b] = True
             cbirth[b] = we
-        ra = a
-        while parent[ra] != ra:
-            ra = parent[ra]
-        while parent[a] != ra:
-            nxt = parent[a]
-            parent[a] = ra
-            a = nxt
-        rb = b
-        while parent[rb] != rb:
-            rb = parent[rb]
-        while parent[b] != rb:
-            nxt = parent[b]
-            parent[b] = rb
-            b = nxt
+        ra = _find(parent, a)
+        rb = _find(parent, b)
         if ra == rb:
             continue
         sa = csub[ra]
@@ -93,6 +96,7 @@ def h0_pass_python(u: np.ndarray, v: np.ndarray, w: np.ndarray, nv: int
 try:  # pragma: no cover - depends on the environment
     import numba
 
+    _find = numba.njit(cache=True, nogil=True)(_find_python)
     h0_pass = numba.njit(cache=True, nogil=True)(h0_pass_python)
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
