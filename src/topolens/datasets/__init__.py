@@ -30,16 +30,21 @@ from .mnist import (
     sample_indices,
 )
 from .tensors import as_tensor_dataset
+from .tu import TU_DATASETS, Graph, GraphDataset, load_tu
 
 __all__ = [
     "DATA_ENV_VAR",
     "FASHION_MNIST_CLASSES",
+    "TU_DATASETS",
+    "Graph",
+    "GraphDataset",
     "as_tensor_dataset",
     "data_root",
     "load_digits",
     "load_fashion_mnist",
     "load_mnist",
     "load_mnist_sample",
+    "load_tu",
     "read_idx",
     "sample_indices",
     "write_idx",
