@@ -14,7 +14,6 @@ from .induced import (
     induced_edge_weights,
     induced_graphs,
     subgraph_features,
-    superlevel_h0,
 )
 from .neural_persistence import (
     NeuralPersistence,
@@ -41,6 +40,5 @@ __all__ = [
     "neural_persistence",
     "pool2d_edges",
     "subgraph_features",
-    "superlevel_h0",
     "unroll",
 ]

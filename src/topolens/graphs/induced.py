@@ -49,17 +49,15 @@ import numpy as np
 
 from ..diagrams import PersistenceDiagrams
 from ..exceptions import InvalidInputError, NonFiniteError, ShapeError, TopolensWarning
-from ..homology.graph import SuperlevelH0, superlevel_h0
-from .unroll import UnrolledNetwork, unroll
+from ..homology.graph import superlevel_h0
+from .unroll import UnrolledNetwork, _pair, unroll
 
 __all__ = [
     "DEFAULT_PERCENTILE",
     "InducedGraph",
-    "SuperlevelH0",
     "induced_edge_weights",
     "induced_graphs",
     "subgraph_features",
-    "superlevel_h0",
 ]
 
 logger = logging.getLogger(__name__)
@@ -131,10 +129,6 @@ def _as_network(model: Any, input_shape: Sequence[int] | None, x: Any) -> Unroll
     if input_shape is None:
         input_shape = tuple(np.shape(x)[1:])
     return unroll(model, tuple(input_shape))
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 @dataclass
