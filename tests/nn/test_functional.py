@@ -70,3 +70,9 @@ def test_pairwise_distances_and_bad_inputs():
         total_persistence(torch.zeros(1, 2), p=0)
     with pytest.raises(ShapeError):
         total_persistence(torch.zeros(3))
+
+
+def test_an_asymmetric_matrix_is_refused_not_symmetrised():
+    d = torch.tensor([[0.0, 1.0], [2.0, 0.0]], dtype=torch.float64)
+    with pytest.raises(InvalidInputError, match="symmetric"):
+        rips_diagrams(d, metric="precomputed")

@@ -18,7 +18,6 @@ from .induced import (
 from .neural_persistence import (
     NeuralPersistence,
     NeuralPersistenceMonitor,
-    linear_weights,
     max_spanning_lifetimes,
     neural_persistence,
 )
@@ -35,7 +34,6 @@ __all__ = [
     "induced_edge_weights",
     "induced_graphs",
     "linear_edges",
-    "linear_weights",
     "max_spanning_lifetimes",
     "neural_persistence",
     "pool2d_edges",

@@ -77,7 +77,6 @@ __all__ = [
     "CONV_MODES",
     "NeuralPersistence",
     "NeuralPersistenceMonitor",
-    "linear_weights",
     "max_spanning_forest_lifetimes",
     "max_spanning_lifetimes",
     "neural_persistence",
@@ -189,26 +188,6 @@ def max_spanning_forest_lifetimes(src: np.ndarray, dst: np.ndarray, weight: np.n
     g = sparse.csr_matrix((2.0 - w[keep], (src[keep], n_in + dst[keep])), shape=(n, n))
     forest = minimum_spanning_tree(g)
     return np.clip(forest.data - 1.0, 0.0, 1.0)
-
-
-def linear_weights(model: Any) -> list[tuple[str, np.ndarray]]:
-    """(name, weight matrix (out, in)) of every ``torch.nn.Linear`` of ``model``, in order."""
-    from torch import nn
-
-    if not isinstance(model, nn.Module):
-        raise InvalidInputError(
-            f"expected a torch.nn.Module or a list of weight matrices, found {type(model).__name__}."
-        )
-    found = [(name, m.weight.detach().cpu().double().numpy())
-             for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not found:
-        kinds = sorted({type(m).__name__ for m in model.modules()} - {type(model).__name__})
-        raise InvalidInputError(
-            f"{type(model).__name__} has no nn.Linear layer (it has: {', '.join(kinds) or 'none'}); "
-            "neural persistence is computed on fully connected layers. Pass the weight matrices "
-            "yourself to analyse other layers."
-        )
-    return found
 
 
 @dataclass(frozen=True)
@@ -355,12 +334,6 @@ def _unrolled_edges(model: Any, layers: list[_Layer], input_shape: Any) -> dict[
         raise type(exc)(
             f"conv='unrolled' could not unroll {type(model).__name__} for input_shape "
             f"{tuple(input_shape)}: {exc} Use conv='kernel' for models that cannot be unrolled."
-        ) from exc
-    except RuntimeError as exc:  # the traced forward pass itself failed (wrong input shape)
-        raise ShapeError(
-            f"conv='unrolled' could not unroll {type(model).__name__}: its forward pass failed on "
-            f"an input of shape {tuple(input_shape)} (torch said: {exc}). Pass the shape of one "
-            "input the model accepts, without the batch axis, e.g. (1, 28, 28)."
         ) from exc
     found = {lay.name: lay for lay in net.layers if lay.kind == "conv2d"}
     missing = [n for n in convs if n not in found]

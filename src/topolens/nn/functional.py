@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..exceptions import InvalidInputError, ShapeError
 
 __all__ = ["pairwise_distances", "rips_diagrams", "total_persistence"]
@@ -70,10 +68,8 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean") -> lis
         raise InvalidInputError(f"metric must be 'euclidean' or 'precomputed'; got {metric!r}.")
     if not torch.isfinite(d).all():
         raise InvalidInputError("the distances contain NaN or inf.")
-    dn = d.detach().cpu().double().numpy()
-    dn = (dn + dn.T) / 2
-    np.fill_diagonal(dn, 0.0)
-    dg = rips_persistence(dn, max_dim, return_pairs=True, backend="gudhi")
+    # rips_persistence validates the matrix (symmetric, zero diagonal) instead of guessing
+    dg = rips_persistence(d.detach().cpu().double().numpy(), max_dim, return_pairs=True, backend="gudhi")
     out = []
     for k in range(max_dim + 1):
         p = torch.as_tensor(dg.pairs[k], device=d.device)
