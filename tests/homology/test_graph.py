@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from topolens.exceptions import InvalidInputError, ShapeError
-from topolens.homology import superlevel_h0
+from topolens.homology import lower_star_h0, superlevel_h0
 from topolens.homology._graph_kernel import h0_pass, h0_pass_python
 
 
@@ -118,3 +118,72 @@ def test_bad_graphs():
         superlevel_h0(np.array([0]), np.array([5]), np.array([1.0]), n_vertices=3)
     empty = superlevel_h0(np.array([], int), np.array([], int), np.array([]))
     assert empty.dgm.shape == (0, 2) and empty.subgraph.size == 0
+
+
+# --- lower-star (vertex) filtrations -------------------------------------------------------
+
+def _gudhi_lower_star(f, u, v):
+    """H0 and H1 of the lower-star filtration by gudhi's simplex tree (the oracle)."""
+    st = gudhi.SimplexTree()
+    for i, x in enumerate(f):
+        st.insert([i], filtration=float(x))
+    for a, b in zip(u, v, strict=True):
+        st.insert([int(a), int(b)], filtration=float(max(f[a], f[b])))
+    st.compute_persistence(persistence_dim_max=True)
+    return [np.array(sorted(map(tuple, st.persistence_intervals_in_dimension(k)))) .reshape(-1, 2) for k in (0, 1)]
+
+
+def _ours_lower_star(f, u, v):
+    res = lower_star_h0(f, u, v)
+    fe = np.maximum(f[u], f[v])
+    d = np.where(res.killer[:, 0] >= 0, fe[np.maximum(res.killer[:, 0], 0)], np.inf)
+    h0 = np.column_stack([f, d])
+    h0 = h0[h0[:, 1] > h0[:, 0]]
+    h1 = np.column_stack([fe[res.cycle[:, 0]], np.full(res.cycle[:, 0].sum(), np.inf)])
+    return [np.array(sorted(map(tuple, h))).reshape(-1, 2) for h in (h0, h1)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lower_star_matches_gudhi(seed):
+    rng = np.random.default_rng(seed)
+    g = nx.gnm_random_graph(25, 30 + 5 * seed, seed=seed)  # several components, cycles, isolated vertices
+    u, v = (np.array(a, dtype=np.int64) for a in zip(*g.edges, strict=True))
+    f = rng.integers(0, 6, 25).astype(float) if seed % 2 else rng.random(25)  # ties on odd seeds
+    ours, ref = _ours_lower_star(f, u, v), _gudhi_lower_star(f, u, v)
+    for k in (0, 1):
+        np.testing.assert_allclose(ours[k], ref[k])
+
+
+def test_lower_star_columns_are_independent_filtrations_and_kernels_agree():
+    from topolens.homology._graph_kernel import lower_star_pass, lower_star_pass_python
+
+    rng = np.random.default_rng(3)
+    g = nx.gnm_random_graph(40, 70, seed=3)
+    u, v = (np.array(a, dtype=np.int64) for a in zip(*g.edges, strict=True))
+    f = rng.random((40, 3))
+    both = lower_star_h0(f, u, v)
+    for j in range(3):
+        one = lower_star_h0(f[:, j], u, v)
+        np.testing.assert_array_equal(both.killer[:, j], one.killer[:, 0])
+        np.testing.assert_array_equal(both.cycle[:, j], one.cycle[:, 0])
+        order = np.argsort(np.maximum(f[u, j], f[v, j]), kind="stable")
+        a, b = lower_star_pass(u, v, f[:, j].copy(), order), lower_star_pass_python(u, v, f[:, j].copy(), order)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    # one cycle edge per independent cycle, one essential class per component
+    assert both.cycle.sum(0).tolist() == [70 - 40 + nx.number_connected_components(g)] * 3
+    assert (both.killer < 0).sum(0).tolist() == [nx.number_connected_components(g)] * 3
+
+
+def test_lower_star_bad_inputs():
+    f = np.zeros(3)
+    with pytest.raises(InvalidInputError, match="self-loop"):
+        lower_star_h0(f, [0, 1], [1, 1])
+    with pytest.raises(InvalidInputError, match=r"\[0, 3\)"):
+        lower_star_h0(f, [0], [3])
+    with pytest.raises(InvalidInputError, match="NaN"):
+        lower_star_h0(np.array([0.0, np.nan, 1.0]), [0], [1])
+    with pytest.raises(ShapeError):
+        lower_star_h0(np.zeros((3, 1, 1)), [0], [1])
+    with pytest.raises(ShapeError):
+        lower_star_h0(f, [0, 1], [1])

@@ -1,7 +1,7 @@
 """Persistent homology engines: Vietoris-Rips (native H0, gudhi, ripser, giotto-ph) and graph filtrations."""
 
 from .certify import h1_certificate, undominated_edges
-from .graph import SuperlevelH0, superlevel_h0
+from .graph import LowerStarH0, SuperlevelH0, lower_star_h0, superlevel_h0
 from .h0 import minimum_spanning_tree, rips_h0
 from .memory import available_memory, check_memory, estimate_rips_memory, memory_budget
 from .rips import (
@@ -18,6 +18,7 @@ __all__ = [
     "AUTO_QUANTILES",
     "BACKENDS",
     "CERTIFY_MIN_POINTS",
+    "LowerStarH0",
     "SuperlevelH0",
     "available_memory",
     "check_memory",
@@ -26,6 +27,7 @@ __all__ = [
     "enclosing_radius",
     "estimate_rips_memory",
     "h1_certificate",
+    "lower_star_h0",
     "memory_budget",
     "minimum_spanning_tree",
     "rips_h0",

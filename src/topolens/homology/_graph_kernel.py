@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HAVE_NUMBA", "h0_pass", "h0_pass_python"]
+__all__ = ["HAVE_NUMBA", "h0_pass", "h0_pass_python", "lower_star_pass", "lower_star_pass_python"]
 
 
 def _find_python(parent: np.ndarray, a: int) -> int:
@@ -93,12 +93,44 @@ def h0_pass_python(u: np.ndarray, v: np.ndarray, w: np.ndarray, nv: int
     return edge_sub, sub_b[:n_sub], sub_d[:n_sub], sub_into[:n_sub], pts[:n_pts], seen, cbirth, cvert, parent
 
 
+def lower_star_pass_python(u: np.ndarray, v: np.ndarray, fv: np.ndarray, order: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Kruskal with the elder rule for a lower-star (vertex) filtration, one filtration column.
+
+    ``order`` lists the edges by ascending value ``max(fv[u], fv[v])``. Every vertex is born
+    at ``fv``; an edge joining two components kills the younger one (larger birth; on ties
+    the larger vertex id). Returns ``killer`` (n,): the edge that killed the class born at
+    each vertex (-1 for the oldest vertex of a component) and ``cycle`` (m,): edges that
+    closed a cycle. Each component's root is its oldest vertex.
+    """
+    n = fv.shape[0]
+    parent = np.arange(n)
+    killer = np.full(n, -1, dtype=np.int64)
+    cycle = np.zeros(u.shape[0], dtype=np.bool_)
+    for i in range(order.shape[0]):
+        e = order[i]
+        ra = _find(parent, u[e])
+        rb = _find(parent, v[e])
+        if ra == rb:
+            cycle[e] = True
+            continue
+        if fv[ra] < fv[rb] or (fv[ra] == fv[rb] and ra < rb):
+            old, young = ra, rb
+        else:
+            old, young = rb, ra
+        killer[young] = e
+        parent[young] = old
+    return killer, cycle
+
+
 try:  # pragma: no cover - depends on the environment
     import numba
 
     _find = numba.njit(cache=True, nogil=True)(_find_python)
     h0_pass = numba.njit(cache=True, nogil=True)(h0_pass_python)
+    lower_star_pass = numba.njit(cache=True, nogil=True)(lower_star_pass_python)
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
     h0_pass = h0_pass_python
+    lower_star_pass = lower_star_pass_python
     HAVE_NUMBA = False

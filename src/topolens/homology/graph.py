@@ -1,10 +1,15 @@
-"""H0 of graph filtrations: the superlevel filtration of an edge-weighted graph.
+"""H0 of graph filtrations: superlevel edge filtrations and lower-star vertex filtrations.
 
 :func:`superlevel_h0` is the engine of the input-induced graphs (:mod:`topolens.graphs.induced`):
 vertices enter with their heaviest edge, edges by descending weight; union-find with the elder
 rule gives the H0 pairs, and every class's *subgraph*, the spanning-forest edges it gathered
 while alive. The union-find pass is compiled with numba when it is installed
 (:mod:`topolens.homology._graph_kernel`).
+
+:func:`lower_star_h0` is the pairing behind the differentiable graph diagrams of
+:mod:`topolens.nn` (TOGL-style layers): vertices enter at their value, edges at the larger
+value of their endpoints; it returns which edge killed the class born at each vertex and which
+edges closed a cycle, for ``k`` filtrations at once.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..exceptions import InvalidInputError, ShapeError
-from ._graph_kernel import h0_pass
+from ._graph_kernel import h0_pass, lower_star_pass
 
-__all__ = ["SuperlevelH0", "superlevel_h0"]
+__all__ = ["LowerStarH0", "SuperlevelH0", "lower_star_h0", "superlevel_h0"]
 
 
 class SuperlevelH0(NamedTuple):
@@ -109,3 +114,64 @@ def _descending_order(w: np.ndarray) -> np.ndarray:
         key |= np.arange(w.size, dtype=np.uint64)
         return (np.sort(key) & np.uint64(0xFFFFFFFF)).astype(np.int64)
     return np.argsort(-w, kind="stable")
+
+
+class LowerStarH0(NamedTuple):
+    """Result of :func:`lower_star_h0` (``k`` filtration columns)."""
+
+    killer: np.ndarray
+    cycle: np.ndarray
+
+
+def lower_star_h0(f: np.ndarray, u: np.ndarray, v: np.ndarray) -> LowerStarH0:
+    """Persistence pairing of the lower-star filtrations of a graph, one per column of ``f``.
+
+    Vertex ``i`` enters at ``f[i]``, edge ``(u, v)`` at ``max(f[u], f[v])``. Union-find in
+    filtration order with the elder rule: a merging edge kills the younger class (larger
+    birth; on equal births the larger vertex id, a documented choice among equally valid
+    pairings). Edges with equal values are taken in the given order.
+
+    Parameters
+    ----------
+    f : float ndarray of shape (n,) or (n, k)
+        Vertex values; ``k`` independent filtrations.
+    u, v : int ndarray of shape (m,)
+        Edge endpoints in ``[0, n)``, no self-loops. A repeated edge closes a cycle, as in a
+        multigraph: deduplicate first for a simple graph.
+
+    Returns
+    -------
+    LowerStarH0, a named tuple of
+    killer : int64 ndarray (n, k)
+        The edge (position in ``u, v``) that killed the H0 class born at each vertex, ``-1``
+        for the oldest vertex of each connected component (an essential class). A vertex that
+        joins an older component on entry is killed by that edge at its own value: a
+        zero-length pair.
+    cycle : bool ndarray (m, k)
+        Edges that closed a cycle: each is the birth of an essential H1 class.
+    """
+    f = np.asarray(f, dtype=np.float64)
+    if f.ndim == 1:
+        f = f[:, None]
+    if f.ndim != 2:
+        raise ShapeError(f"f must be (n_vertices,) or (n_vertices, k); got shape {f.shape}.")
+    if not np.isfinite(f).all():
+        raise InvalidInputError("vertex values f contain NaN or inf; a filtration needs finite values.")
+    u = np.asarray(u, dtype=np.int64).reshape(-1)
+    v = np.asarray(v, dtype=np.int64).reshape(-1)
+    n, k = f.shape
+    if u.size != v.size:
+        raise ShapeError(f"u and v must have the same length; got {u.size} and {v.size}.")
+    if u.size and (min(u.min(), v.min()) < 0 or max(u.max(), v.max()) >= n):
+        raise InvalidInputError(f"edge endpoints must lie in [0, {n}) for {n} vertices; got ids in "
+                                f"[{min(u.min(), v.min())}, {max(u.max(), v.max())}].")
+    if np.any(u == v):
+        raise InvalidInputError(f"{int(np.sum(u == v))} self-loop(s) found; drop edges with u == v first.")
+    killer = np.empty((n, k), dtype=np.int64)
+    cycle = np.empty((u.size, k), dtype=bool)
+    fe = np.maximum(f[u], f[v])
+    for j in range(k):
+        order = np.argsort(fe[:, j], kind="stable")
+        fj = np.ascontiguousarray(f[:, j])
+        killer[:, j], cycle[:, j] = lower_star_pass(u, v, fj, order)
+    return LowerStarH0(killer, cycle)
