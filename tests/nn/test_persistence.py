@@ -16,6 +16,12 @@ from topolens.nn.functional import (
 )
 
 
+def _rows(a):
+    """Diagram rows in lexicographic order (pairs kept together)."""
+    a = np.asarray(a).reshape(-1, 2)
+    return a[np.lexsort((a[:, 1], a[:, 0]))]
+
+
 def _noisy_circle(n=12, seed=0):
     g = torch.Generator().manual_seed(seed)
     t = torch.linspace(0, 2 * np.pi, n + 1, dtype=torch.float64)[:-1]
@@ -28,8 +34,8 @@ def test_values_equal_the_non_differentiable_diagram():
     h = rips_diagrams(x, max_dim=1)
     ref = rips_persistence(x.detach().numpy(), 1, metric="euclidean")
     for k in (0, 1):
-        a = np.sort(h[k].detach().numpy(), axis=0)
-        b = np.sort(ref[k], axis=0)
+        a = _rows(h[k].detach().numpy())
+        b = _rows(ref[k])
         np.testing.assert_allclose(a, b, atol=1e-12)
     assert len(h[1]) == 1 and torch.isinf(h[0][:, 1]).sum() == 1  # a circle: one loop, one component
 
@@ -113,7 +119,7 @@ def _gudhi_graph(f, ei):
         if a != b:
             st.insert([a, b], filtration=max(f[a].item(), f[b].item()))
     st.compute_persistence(persistence_dim_max=True, min_persistence=0.0)
-    return [np.sort(st.persistence_intervals_in_dimension(k).reshape(-1, 2), axis=0) for k in (0, 1)]
+    return [_rows(st.persistence_intervals_in_dimension(k).reshape(-1, 2)) for k in (0, 1)]
 
 
 def test_graph_diagrams_match_gudhi_for_a_batch_in_pyg_convention():
@@ -131,7 +137,7 @@ def test_graph_diagrams_match_gudhi_for_a_batch_in_pyg_convention():
         for j in range(2):
             ref = _gudhi_graph(f[o:o + n, j], e)
             for k in (0, 1):
-                np.testing.assert_allclose(np.sort(dg[i][j][k].detach().numpy(), axis=0), ref[k])
+                np.testing.assert_allclose(_rows(dg[i][j][k].detach().numpy()), ref[k])
 
 
 def test_vertex_pairs_known_path_and_gradients():
@@ -185,7 +191,7 @@ def test_graph_bad_inputs():
 def _gudhi_cubical(img):
     cc = gudhi.CubicalComplex(top_dimensional_cells=img)
     cc.compute_persistence()
-    return [np.sort(cc.persistence_intervals_in_dimension(k).reshape(-1, 2), axis=0) for k in range(img.ndim)]
+    return [_rows(cc.persistence_intervals_in_dimension(k).reshape(-1, 2)) for k in range(img.ndim)]
 
 
 @pytest.mark.parametrize("shape", [(6, 7), (4, 5, 3)])
@@ -196,11 +202,11 @@ def test_cubical_values_match_gudhi(shape):
     ref = _gudhi_cubical(x.numpy())
     assert len(ours) == len(shape)
     for k, r in enumerate(ref):
-        np.testing.assert_allclose(np.sort(ours[k].numpy(), axis=0), r)
+        np.testing.assert_allclose(_rows(ours[k].numpy()), r)
     sup = cubical_diagrams(x, superlevel=True)
     ref = _gudhi_cubical(-x.numpy())
     for k, r in enumerate(ref):
-        np.testing.assert_allclose(np.sort(-sup[k].numpy(), axis=0), r)
+        np.testing.assert_allclose(_rows(-sup[k].numpy()), r)
 
 
 def test_cubical_known_ring_gradcheck_and_batch():
@@ -227,3 +233,19 @@ def test_cubical_known_ring_gradcheck_and_batch():
         cubical_diagrams(torch.tensor([[0.0, float("inf")]]))
     with pytest.raises(ShapeError):
         cubical_diagrams(torch.zeros(0, 3))
+
+
+def test_rips_backends_agree_on_values_and_gradients():
+    pytest.importorskip("gph", reason="giotto-ph is the optional AGPL backend (extra 'giotto')")
+    x = _noisy_circle(n=15, seed=7)
+    grads = []
+    for backend in ("gudhi", "giotto"):
+        x.grad = None
+        h = rips_diagrams(x, backend=backend)
+        (total_persistence(h[1]) + total_persistence(h[0], p=2)).backward()
+        grads.append((x.grad.clone(), [_rows(d.detach().numpy()) for d in h]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        np.testing.assert_allclose(a, b)
+    with pytest.raises(InvalidInputError, match="backend"):
+        rips_diagrams(x, backend="ripser")

@@ -406,7 +406,10 @@ def rips_persistence(
         check_memory(estimate_rips_memory(n, max_dim, _edge_fraction(d, t_eff, r_enc)), memory_limit,
                      what=f"H0..H{max_dim} of {n} points"
                      + ("" if full else f" up to threshold {t_eff:.4g}"))
-        dg, pr = engine(d, max_dim, t_eff, coeff, return_pairs)
+        # past the enclosing radius the complex is a cone (one point sees all others), so every
+        # class of dimension >= 1 has died: cutting there is exact and spares gudhi's simplex tree
+        # (ripser and giotto-ph cut there themselves, and take a slower sparse path when given a threshold)
+        dg, pr = engine(d, max_dim, min(t_eff, r_enc) if backend == "gudhi" else t_eff, coeff, return_pairs)
         return dg, pr, full
 
     if mode == "auto":

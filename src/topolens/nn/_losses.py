@@ -134,12 +134,12 @@ def wasserstein_distance(dgm1: Any, dgm2: Any, *, p: float = 2.0, internal_p: fl
 
 def _critical_edges(d: Any, dims: tuple[int, ...]) -> Any:
     """(u, v) index pairs of the edges that create or destroy the Rips classes of ``dims``."""
-    from ..homology import rips_persistence
+    from ._persistence import _rips_pairs
 
-    dg = rips_persistence(d.detach().cpu().double().numpy(), max(dims), return_pairs=True, backend="gudhi")
+    pairs = _rips_pairs(d.detach().cpu().double().numpy(), max(dims))
     edges = []
     for k in dims:
-        pr = np.asarray(dg.pairs[k]).reshape(-1, 4)
+        pr = np.asarray(pairs[k]).reshape(-1, 4)
         for a, b in ((0, 1), (2, 3)):
             e = pr[:, [a, b]]
             edges.append(e[(e[:, 0] >= 0) & (e[:, 0] != e[:, 1])])
