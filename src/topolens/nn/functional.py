@@ -3,6 +3,14 @@
 Like ``torch.nn.functional``: plain functions of tensors (and of parameters passed in); the
 Modules of :mod:`topolens.nn` hold the parameters and call these.
 
+* persistence, gathered from a live tensor: :func:`rips_diagrams`,
+  :func:`vertex_filtration_persistence`, :func:`graph_diagrams`, :func:`cubical_diagrams`;
+* losses: :func:`total_persistence`, :func:`persistence_norm`, :func:`wasserstein_distance`,
+  :func:`signature_loss`;
+* PersLay (Carriere et al. 2020) on padded batches ``(B, N, 2)`` + mask ``(B, N)`` from
+  :func:`pad_diagrams`: point transformations ``*_phi``, weights ``*_weight``, the
+  permutation-invariant :func:`perslay`; Hofer et al.'s :func:`structure_elements`.
+
 >>> x = torch.randn(30, 2, requires_grad=True)       # doctest: +SKIP
 >>> h0, h1 = rips_diagrams(x, max_dim=1)              # doctest: +SKIP
 >>> total_persistence(h1).backward()                  # doctest: +SKIP
@@ -19,15 +27,39 @@ from ._persistence import (
     rips_diagrams,
     vertex_filtration_persistence,
 )
+from ._perslay import (
+    gaussian_mixture_weight,
+    gaussian_phi,
+    grid_weight,
+    image_phi,
+    landscape_phi,
+    line_phi,
+    pad_diagrams,
+    perslay,
+    power_weight,
+    rational_hat_phi,
+    structure_elements,
+)
 
 __all__ = [
     "VertexPersistence",
     "cubical_diagrams",
+    "gaussian_mixture_weight",
+    "gaussian_phi",
     "graph_diagrams",
+    "grid_weight",
+    "image_phi",
+    "landscape_phi",
+    "line_phi",
+    "pad_diagrams",
     "pairwise_distances",
     "persistence_norm",
+    "perslay",
+    "power_weight",
+    "rational_hat_phi",
     "rips_diagrams",
     "signature_loss",
+    "structure_elements",
     "total_persistence",
     "vertex_filtration_persistence",
     "wasserstein_distance",
