@@ -3,6 +3,8 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from topolens.exceptions import InvalidInputError, NonFiniteError, ShapeError
 from topolens.homology import rips_persistence
@@ -108,7 +110,7 @@ def test_a_batch_of_clouds_gives_one_result_per_cloud():
 
 def _random_graph(n, m, seed):
     g = nx.gnm_random_graph(n, m, seed=seed)
-    return torch.tensor(list(g.edges), dtype=torch.long).T.reshape(2, -1)
+    return torch.tensor(list(g.edges), dtype=torch.long).reshape(-1, 2).T.contiguous()
 
 
 def _gudhi_graph(f, ei):
@@ -249,3 +251,43 @@ def test_rips_backends_agree_on_values_and_gradients():
         np.testing.assert_allclose(a, b)
     with pytest.raises(InvalidInputError, match="backend"):
         rips_diagrams(x, backend="ripser")
+
+
+# --- properties: relabelling invariance and stability ----------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(3, 14), st.integers(0, 20))
+def test_graph_diagrams_are_invariant_to_relabelling_and_stable(seed, n, m):
+    from topolens.diagrams import bottleneck_distance
+
+    g = torch.Generator().manual_seed(seed)
+    ei = _random_graph(n, min(m, n * (n - 1) // 2), seed)
+    f = torch.rand(n, generator=g, dtype=torch.float64)
+    ref = graph_diagrams(f, ei)[0][0]
+    # relabel the vertices: the diagrams are the same
+    perm = torch.randperm(n, generator=g)
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(n)
+    moved = graph_diagrams(f[perm], inv[ei])[0][0]
+    for k in (0, 1):
+        np.testing.assert_allclose(_rows(moved[k].numpy()), _rows(ref[k].numpy()))
+    # stability: a perturbation of sup-norm eps moves each diagram by at most eps (bottleneck)
+    eps = 0.05 * torch.rand(n, generator=g, dtype=torch.float64) - 0.025
+    near = graph_diagrams(f + eps, ei)[0][0]
+    for k in (0, 1):
+        assert bottleneck_distance(near[k].numpy(), ref[k].numpy()) <= eps.abs().max().item() + 1e-12
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_cubical_diagrams_are_stable(seed):
+    from topolens.diagrams import bottleneck_distance
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(6, 5, generator=g, dtype=torch.float64)
+    eps = 0.1 * torch.rand(6, 5, generator=g, dtype=torch.float64) - 0.05
+    for a, b in zip(cubical_diagrams(x), cubical_diagrams(x + eps), strict=True):
+        assert bottleneck_distance(a.numpy(), b.numpy()) <= eps.abs().max().item() + 1e-12
+    # the transpose has the same diagrams
+    for a, b in zip(cubical_diagrams(x), cubical_diagrams(x.T.contiguous()), strict=True):
+        np.testing.assert_allclose(_rows(a.numpy()), _rows(b.numpy()))
