@@ -15,6 +15,9 @@ passed; downloads are checksum-verified and written atomically.
 
 :func:`load_mnist_sample` needs neither files nor network: a class-balanced
 subset of MNIST (6000 train + 1000 test images) ships inside the package.
+
+Graphs: :func:`load_tu` reads the TU benchmark sets (``<root>/tu/``); :func:`make_cycles` and
+:func:`make_necklaces` generate TOGL's synthetic CYCLES and NECKLACES sets from a seed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .mnist import (
     load_mnist_sample,
     sample_indices,
 )
+from .synthetic_graphs import make_cycles, make_necklaces
 from .tensors import as_tensor_dataset
 from .tu import TU_DATASETS, Graph, GraphDataset, load_tu
 
@@ -45,6 +49,8 @@ __all__ = [
     "load_mnist",
     "load_mnist_sample",
     "load_tu",
+    "make_cycles",
+    "make_necklaces",
     "read_idx",
     "sample_indices",
     "write_idx",

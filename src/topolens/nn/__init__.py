@@ -3,11 +3,20 @@
 Functions of tensors live in :mod:`topolens.nn.functional` (persistence gathered from a live
 tensor, topological losses, PersLay's pieces); the Modules here hold parameters and call them,
 as ``torch.nn`` does with ``torch.nn.functional``.
+
+* :class:`PersLay` (its point transformations and weights) and Hofer et al.'s
+  :class:`StructureElementLayer` vectorise padded batches of diagrams;
+* :class:`TOGL` (Horn et al. 2022) learns vertex filtrations inside a graph network written in
+  plain torch (:mod:`topolens.nn.gnn`: :class:`GCNConv`, :class:`GCNClassifier`, edge-index or
+  dense adjacency; torch-geometric ``Data``/``Batch`` objects are accepted, never required);
+* :mod:`topolens.nn.graph_classification`: PersLay's graph classification pipeline (heat
+  kernel signatures, extended persistence) for the TU benchmarks.
 """
 
 from __future__ import annotations
 
 from . import functional
+from .gnn import GCNClassifier, GCNConv, batch_graphs
 from .perslay import (
     GaussianMixtureWeight,
     GaussianPhi,
@@ -20,8 +29,12 @@ from .perslay import (
     RationalHatPhi,
     StructureElementLayer,
 )
+from .togl import TOGL, TOGLClassifier
 
 __all__ = [
+    "TOGL",
+    "GCNClassifier",
+    "GCNConv",
     "GaussianMixtureWeight",
     "GaussianPhi",
     "GridWeight",
@@ -32,5 +45,7 @@ __all__ = [
     "PowerWeight",
     "RationalHatPhi",
     "StructureElementLayer",
+    "TOGLClassifier",
+    "batch_graphs",
     "functional",
 ]
