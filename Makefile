@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2 --timeout 600
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.topolens-installed
 
-.PHONY: setup demo test lint bench bench-mapper study clean
+.PHONY: setup demo test lint bench bench-mapper bench-nn study clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ lint: setup
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/bench_homology.py
+
+# topolens.nn (issue 6) against torch-topological; the TU study needs $TOPOLENS_DATA/tu
+bench-nn: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/bench_nn_persistence.py
+	$(PY) benchmarks/bench_perslay.py
 
 # Mapper vs KeplerMapper, giotto-tda and tda-mapper (issue 4): needs MNIST under $TOPOLENS_DATA.
 # giotto-tda 0.6.2 pins scikit-learn 1.3.2, so it gets its own venv (if that fails, it is reported as skipped)
