@@ -149,6 +149,21 @@ def test_dense_form_equals_edge_index_form():
     torch.testing.assert_close(layer(SimpleNamespace(x=x, edge_index=ei, batch=batch)), sparse)
 
 
+def test_torch_geometric_batches_plug_in():
+    pyg = pytest.importorskip("torch_geometric.data", reason="torch-geometric is optional (bench extra)")
+    ds = make_cycles(6, seed=3)
+    graphs = [pyg.Data(x=torch.as_tensor(g.node_attributes, dtype=torch.float64),
+                       edge_index=torch.as_tensor(np.concatenate([g.edges, g.edges[:, ::-1]]).T.copy()))
+              for g in ds.graphs]
+    data = pyg.Batch.from_data_list(graphs)
+    model = TOGLClassifier(3, 2, hidden=8, n_filtrations=2, togl_hidden=8, filtration_hidden=8).double().eval()
+    out = model(data)
+    assert out.shape == (6, 2)
+    torch.testing.assert_close(out, model(data.x, data.edge_index, data.batch))
+    for i, g in enumerate(graphs):  # one graph at a time: the same logits
+        torch.testing.assert_close(out[i:i + 1], model(g.x, g.edge_index))
+
+
 @pytest.mark.parametrize("cycles", [True, False])
 def test_gradcheck_filtration_parameters_and_features(cycles):
     # two triangles sharing vertex 2 plus a pendant vertex and an isolated edge: H0 and H1 pairs
