@@ -93,7 +93,8 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backen
         raise InvalidInputError(f"metric must be 'euclidean' or 'precomputed'; got {metric!r}.")
     if not torch.isfinite(d).all():
         raise InvalidInputError("the distances contain NaN or inf.")
-    pairs = _rips_pairs(d.detach().cpu().double().numpy(), max_dim, backend)
+    # distances built here from points are symmetric with a zero diagonal by construction
+    pairs = _rips_pairs(d.detach().cpu().double().numpy(), max_dim, backend, validate=metric == "precomputed")
     out = []
     for k in range(max_dim + 1):
         p = torch.as_tensor(pairs[k], device=d.device)
@@ -109,25 +110,26 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backen
     return out
 
 
-def _rips_pairs(d: np.ndarray, max_dim: int, backend: str = "auto") -> list[np.ndarray]:
+def _rips_pairs(d: np.ndarray, max_dim: int, backend: str = "auto", *, validate: bool = True) -> list[np.ndarray]:
     """Critical edges ``[b_u, b_v, d_u, d_v]`` of the Rips classes of each dimension ``0..max_dim``."""
     from ..homology import rips_persistence
 
     engine = _pairing_backend(backend, max_dim)
     if engine == "giotto":
-        return _giotto_pairs(d, max_dim)
+        return _giotto_pairs(d, max_dim, validate=validate)
     # rips_persistence validates the matrix (symmetric, zero diagonal) instead of guessing
     return list(rips_persistence(d, max_dim, return_pairs=True, backend=engine).pairs)
 
 
-def _giotto_pairs(d: np.ndarray, max_dim: int) -> list[np.ndarray]:
+def _giotto_pairs(d: np.ndarray, max_dim: int, *, validate: bool = True) -> list[np.ndarray]:
     """Critical edges ``[b_u, b_v, d_u, d_v]`` per dimension from one giotto-ph run (H0 included)."""
     from .._deps import require
     from .._validation import check_distance_matrix
     from ..homology.rips import _from_generators
 
     gph = require("gph", extra="giotto", purpose="the 'giotto' pairing backend")
-    d = check_distance_matrix(d)
+    if validate:
+        d = check_distance_matrix(d)
     gens = gph.ripser_parallel(d, maxdim=max_dim, metric="precomputed", return_generators=True)["gens"]
     h0 = np.asarray(gens[0], dtype=np.int64).reshape(-1, 3)
     ess0 = np.asarray(gens[2], dtype=np.int64).reshape(-1)
