@@ -142,6 +142,8 @@ def test_to_dense_batch_and_pooling_against_numpy():
             np.testing.assert_allclose(out[g], ref(x.numpy()[batch.numpy() == g], axis=0), rtol=1e-12)
         assert (out[1] == 0).all()
     assert global_mean_pool(x, batch, n_graphs=6).shape == (6, 3)
+    with pytest.raises(InvalidInputError, match="n_graphs"):
+        global_mean_pool(x, batch, n_graphs=2)  # the batch refers to 4 graphs
     # max pooling is invariant to the order of the nodes
     perm = torch.as_tensor(rng.permutation(9))
     torch.testing.assert_close(global_max_pool(x[perm], batch[perm]), global_max_pool(x, batch))

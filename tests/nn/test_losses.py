@@ -142,3 +142,13 @@ def test_a_wasserstein_loss_on_rips_diagrams_moves_points():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_wasserstein_gradient_is_finite_when_matched_points_coincide():
+    a = torch.tensor([[0.0, 1.0], [0.5, 3.0]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([[0.0, 1.0], [0.2, 2.0]], dtype=torch.float64, requires_grad=True)
+    for q in (1.0, 2.0, math.inf):
+        a.grad = b.grad = None
+        wasserstein_distance(a, b, p=2.0, internal_p=q).backward()
+        assert torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
+        assert (a.grad[0] == 0).all()  # the coinciding pair: the zero subgradient

@@ -1,3 +1,5 @@
+import importlib.util
+
 import gudhi
 import networkx as nx
 import numpy as np
@@ -291,3 +293,31 @@ def test_cubical_diagrams_are_stable(seed):
     # the transpose has the same diagrams
     for a, b in zip(cubical_diagrams(x), cubical_diagrams(x.T.contiguous()), strict=True):
         np.testing.assert_allclose(_rows(a.numpy()), _rows(b.numpy()))
+
+
+def test_duplicate_points_give_finite_gradients_and_the_same_diagram_on_every_backend():
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    backends = ["gudhi", "giotto"] if importlib.util.find_spec("gph") else ["gudhi"]
+    rows = []
+    for backend in backends:
+        x.grad = None
+        h = rips_diagrams(x, max_dim=1, backend=backend)
+        total_persistence(h[0]).backward()
+        assert torch.isfinite(x.grad).all()
+        rows.append(_rows(h[0].detach().numpy()))
+    # the zero-length pair of the duplicate is dropped whatever the engine
+    assert all(r.shape == (3, 2) for r in rows)
+    for r in rows[1:]:
+        np.testing.assert_allclose(r, rows[0])
+    d = pairwise_distances(x)
+    d.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_graph_batch_vector_is_validated():
+    f, ei = torch.rand(4), torch.tensor([[0, 2], [1, 3]])
+    with pytest.raises(InvalidInputError, match="negative"):
+        graph_diagrams(f, ei, batch=torch.tensor([-1, -1, 0, 0]))
+    with pytest.raises(InvalidInputError, match="integer"):
+        graph_diagrams(f, ei, batch=torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    assert len(graph_diagrams(f, ei, batch=torch.tensor([0, 0, 1, 1]))) == 2

@@ -124,7 +124,14 @@ def wasserstein_distance(dgm1: Any, dgm2: Any, *, p: float = 2.0, internal_p: fl
         i, j = rows_t[both], cols_t[both]
         if i.numel():
             diff = (f1[i] - f2[j]).abs()
-            ground = diff.max(1).values if math.isinf(internal_p) else (diff ** internal_p).sum(1) ** (1.0 / internal_p)
+            if math.isinf(internal_p):
+                ground = diff.max(1).values
+            else:
+                # the q-th root has an infinite slope at 0: coinciding points get the zero subgradient
+                s = (diff ** internal_p).sum(1)
+                pos = s > 0
+                ground = torch.where(pos, torch.where(pos, s, torch.ones_like(s)) ** (1.0 / internal_p),
+                                     torch.zeros_like(s))
             total = total + (ground ** p).sum()
         to_diag1 = (rows_t < m1) & (cols_t >= m2)
         to_diag2 = (rows_t >= m1) & (cols_t < m2)

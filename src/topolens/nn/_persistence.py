@@ -6,8 +6,8 @@ or gudhi's cubical complexes; births and deaths are then *gathered* from the liv
 gradients flow to the entries that created and destroyed each class. This is the derivative
 wherever the filtration values are distinct (Leygonie, Oudot, Tillmann 2022). With ties the
 engine's choice picks one element of the subdifferential: for graphs, the elder rule with the
-larger vertex id dying first, and equal edge values taken in input order; for Rips and cubical
-complexes, gudhi's choice.
+larger vertex id dying first, and equal edge values taken in order of their (smaller, larger)
+endpoint ids; for Rips and cubical complexes, the engine's choice.
 
 Filtrations covered:
 
@@ -43,16 +43,19 @@ __all__ = [
 
 
 def pairwise_distances(x: Any) -> Any:
-    """Euclidean distances of the rows of ``x`` (n, d), differentiable off the diagonal.
+    """Euclidean distances of the rows of ``x`` (n, d), differentiable where they are > 0.
 
-    The diagonal is exactly 0 with a zero gradient (no ``sqrt(0)`` in the graph).
+    Zero distances (the diagonal, duplicate points) are exactly 0 with a zero gradient (no
+    ``sqrt(0)`` in the graph, so no NaN).
     """
     if x.ndim != 2:
         raise ShapeError(f"x must be (n_points, n_features); got shape {tuple(x.shape)}.")
     diff = x[:, None, :] - x[None, :, :]
     sq = (diff * diff).sum(-1)
-    eye = torch.eye(x.shape[0], dtype=torch.bool, device=x.device)
-    return torch.where(eye, torch.zeros_like(sq), torch.sqrt(torch.where(eye, torch.ones_like(sq), sq)))
+    # sqrt has an infinite slope at 0: zero distances (the diagonal, duplicate points) get the
+    # zero subgradient instead of NaN
+    pos = sq != 0  # NaN stays NaN (and is refused downstream)
+    return torch.where(pos, torch.sqrt(torch.where(pos, sq, torch.ones_like(sq))), torch.zeros_like(sq))
 
 
 def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backend: str = "auto") -> list[Any]:
@@ -76,8 +79,9 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backen
     -------
     list of torch.Tensor
         One ``(m_k, 2)`` tensor of (birth, death) per dimension ``0..max_dim``; an essential
-        class has death ``inf`` (no gradient). H0 births are the constant 0. For a batch, a
-        list of such lists.
+        class has death ``inf`` (no gradient). H0 births are the constant 0. Zero-length pairs
+        (from duplicate points) are dropped, whatever the backend. For a batch, a list of
+        such lists.
     """
     if isinstance(x, (list, tuple)) or (isinstance(x, torch.Tensor) and x.ndim == 3 and metric == "euclidean"):
         return [rips_diagrams(xi, max_dim=max_dim, metric=metric, backend=backend) for xi in x]
@@ -92,7 +96,7 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backen
     else:
         raise InvalidInputError(f"metric must be 'euclidean' or 'precomputed'; got {metric!r}.")
     if not torch.isfinite(d).all():
-        raise InvalidInputError("the distances contain NaN or inf.")
+        raise NonFiniteError("the distances (or points) contain NaN or inf; check what produced them.")
     # distances built here from points are symmetric with a zero diagonal by construction
     pairs = _rips_pairs(d.detach().cpu().double().numpy(), max_dim, backend, validate=metric == "precomputed")
     out = []
@@ -106,7 +110,9 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backen
         alive = p[:, 2] < 0
         deaths = torch.where(alive, d.new_full((), float("inf")),
                              d[p[:, 2].clamp(min=0), p[:, 3].clamp(min=0)])
-        out.append(torch.stack([births, deaths], dim=1))
+        # zero-length pairs (duplicate points) carry nothing; engines differ on keeping them
+        keep = (deaths != births).detach()
+        out.append(torch.stack([births, deaths], dim=1)[keep])
     return out
 
 
@@ -266,6 +272,10 @@ def graph_diagrams(f: Any, edge_index: Any, batch: Any = None) -> list[list[list
         if not isinstance(batch, torch.Tensor) or batch.shape != (n,):
             raise ShapeError(f"batch must be a ({n},) tensor of graph ids; got "
                              f"{tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__}.")
+        if batch.is_floating_point() or batch.dtype == torch.bool:
+            raise InvalidInputError(f"batch must hold integer graph ids; got dtype {batch.dtype}.")
+        if n and int(batch.min()) < 0:
+            raise InvalidInputError(f"batch holds the negative graph id {int(batch.min())}; ids start at 0.")
         vb = batch.to(torch.long)
     n_graphs = int(vb.max()) + 1 if n else 0
     eb = vb[edge_index[0]] if edge_index.shape[1] else vb.new_zeros(0)

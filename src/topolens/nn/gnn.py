@@ -110,6 +110,16 @@ def check_batch(batch: Any, n_nodes: int, device: torch.device | None = None) ->
     return batch, int(batch.max()) + 1
 
 
+def resolve_n_graphs(n_graphs: int | None, found: int) -> int:
+    """``n_graphs`` when given (at least the ``found = max(batch) + 1`` graphs), else ``found``."""
+    if n_graphs is None:
+        return found
+    if isinstance(n_graphs, bool) or not isinstance(n_graphs, int) or n_graphs < found:
+        raise InvalidInputError(f"n_graphs={n_graphs!r} but the batch vector refers to {found} graph(s); "
+                                "pass n_graphs >= max(batch) + 1, or leave it out.")
+    return n_graphs
+
+
 def unpack_graph_input(x: Any, edge_index: Any = None, batch: Any = None) -> tuple[Any, Any, Any]:
     """Accept ``(x, edge_index, batch)`` or one object with ``.x``, ``.edge_index`` (and ``.batch``).
 
@@ -439,7 +449,7 @@ def global_pool(x: Tensor, batch: Tensor | None = None, n_graphs: int | None = N
         raise ShapeError(f"x must be a (n_nodes, n_features) tensor; got "
                          f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}.")
     batch, nb = check_batch(batch, x.shape[0], x.device)
-    nb = nb if n_graphs is None else n_graphs
+    nb = resolve_n_graphs(n_graphs, nb)
     if op == "max":
         out = x.new_zeros((nb, x.shape[1]))
         return out.scatter_reduce(0, batch[:, None].expand_as(x), x, reduce="amax", include_self=False)

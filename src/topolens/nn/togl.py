@@ -61,6 +61,7 @@ from .gnn import (
     dense_to_edge_index,
     global_pool,
     graph_inputs,
+    resolve_n_graphs,
 )
 
 __all__ = ["TOGL", "DeepSetLayer", "TOGLClassifier", "TOGLPairs", "togl_pairs"]
@@ -108,7 +109,7 @@ def togl_pairs(f: Tensor, edge_index: Tensor, batch: Tensor | None = None,
     n, k = f.shape
     edge_index = check_edge_index(edge_index, n)
     batch, nb = check_batch(batch, n, f.device)
-    nb = nb if n_graphs is None else n_graphs
+    nb = resolve_n_graphs(n_graphs, nb)
     und = _unique_undirected(edge_index, n)
     vp = vertex_filtration_persistence(f, und)
     f_max = f.new_zeros((nb, k)).scatter_reduce(0, batch[:, None].expand(n, k), f, reduce="amax",
