@@ -641,11 +641,7 @@ class ImagePersLay(nn.Module):
         dgms, mask = F.check_batch(dgms, mask)
         rows, cols = mask.nonzero(as_tuple=True)
         pts = dgms[rows, cols]  # (P, 2)
-        two_var = 2.0 * self.phi.bandwidth * self.phi.bandwidth
-        birth = pts[:, 0]
-        pers = pts[:, 1] - birth
-        gx = torch.exp(-torch.square(birth[:, None] - self.phi.xs) / two_var)  # (P, nb)
-        gy = torch.exp(-torch.square(pers[:, None] - self.phi.ys) / two_var) / (math.pi * two_var)  # (P, np)
+        gx, gy = F._image_factors(pts, self.phi.bandwidth, self.phi.xs, self.phi.ys)  # (P, nb), (P, np)
         if self.weight is not None:  # a point weight is pointwise: (1, P, 2) -> (1, P)
             gy = gy * self.weight(pts[None])[0][:, None]
         if self.op == "mean":
