@@ -171,6 +171,10 @@ def _dense_threshold(d: np.ndarray, t: float) -> float:
 def _higher_gudhi(d: np.ndarray, max_dim: int, t: float, coeff: int, pairs: bool):
     """Dimensions 1..max_dim with gudhi. Returns (dgms, pairs or None)."""
     gudhi = require("gudhi", purpose="Vietoris-Rips persistence")
+    # past the enclosing radius the complex is a cone (one point sees all others), so every class
+    # of dimension >= 1 has died: cutting there is exact and spares the simplex tree (ripser and
+    # giotto-ph cut there by themselves, and take a slower sparse path when given a threshold)
+    t = min(t, enclosing_radius(d))
     if not pairs and max_dim == 1:
         full = _gudhi_full()
         if full is not None:
@@ -406,10 +410,7 @@ def rips_persistence(
         check_memory(estimate_rips_memory(n, max_dim, _edge_fraction(d, t_eff, r_enc)), memory_limit,
                      what=f"H0..H{max_dim} of {n} points"
                      + ("" if full else f" up to threshold {t_eff:.4g}"))
-        # past the enclosing radius the complex is a cone (one point sees all others), so every
-        # class of dimension >= 1 has died: cutting there is exact and spares gudhi's simplex tree
-        # (ripser and giotto-ph cut there themselves, and take a slower sparse path when given a threshold)
-        dg, pr = engine(d, max_dim, min(t_eff, r_enc) if backend == "gudhi" else t_eff, coeff, return_pairs)
+        dg, pr = engine(d, max_dim, t_eff, coeff, return_pairs)
         return dg, pr, full
 
     if mode == "auto":
