@@ -279,15 +279,20 @@ def graph_diagrams(f: Any, edge_index: Any, batch: Any = None) -> list[list[list
         vb = batch.to(torch.long)
     n_graphs = int(vb.max()) + 1 if n else 0
     eb = vb[edge_index[0]] if edge_index.shape[1] else vb.new_zeros(0)
-    out = []
-    for g in range(n_graphs):
-        per = []
-        for j in range(k):
-            h0 = vp.vertex_pairs[:, j][(vb == g) & (vp.vertex_pairs[:, j, 1] > vp.vertex_pairs[:, j, 0])]
-            h1 = vp.edge_pairs[:, j][(eb == g) & vp.cycle_mask[:, j]]
-            per.append([h0, h1])
-        out.append(per)
-    return out
+    # per filtration: keep the points, group them by graph with one stable sort and split
+    parts = []
+    for j in range(k):
+        keep0 = vp.vertex_pairs[:, j, 1] > vp.vertex_pairs[:, j, 0]
+        parts.append((_split_by_graph(vp.vertex_pairs[:, j][keep0], vb[keep0], n_graphs),
+                      _split_by_graph(vp.edge_pairs[:, j][vp.cycle_mask[:, j]], eb[vp.cycle_mask[:, j]], n_graphs)))
+    return [[[h0[g], h1[g]] for h0, h1 in parts] for g in range(n_graphs)]
+
+
+def _split_by_graph(rows: Any, ids: Any, n_graphs: int) -> tuple[Any, ...]:
+    """``rows`` grouped by graph id (stable within a graph): one tensor per graph ``0..n_graphs-1``."""
+    order = torch.sort(ids, stable=True).indices
+    counts = torch.bincount(ids, minlength=n_graphs).tolist()
+    return torch.split(rows[order], counts)
 
 
 def cubical_diagrams(x: Any, *, max_dim: int | None = None, superlevel: bool = False) -> list[Any]:
