@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..exceptions import InvalidInputError, ShapeError
+from ._persistence import _rips_pairs, distance_matrix
 
 __all__ = ["persistence_norm", "signature_loss", "total_persistence", "wasserstein_distance"]
 
@@ -141,8 +142,6 @@ def wasserstein_distance(dgm1: Any, dgm2: Any, *, p: float = 2.0, internal_p: fl
 
 def _critical_edges(d: Any, dims: tuple[int, ...]) -> Any:
     """(u, v) index pairs of the edges that create or destroy the Rips classes of ``dims``."""
-    from ._persistence import _rips_pairs
-
     pairs = _rips_pairs(d.detach().cpu().double().numpy(), max(dims))
     edges = []
     for k in dims:
@@ -170,21 +169,7 @@ def signature_loss(x: Any, z: Any, *, dims: tuple[int, ...] = (0,), x_metric: st
     dims : tuple of int
         Homology dimensions whose critical edges are compared (the paper uses ``(0,)``).
     """
-    from ._persistence import pairwise_distances
-
-    def dist(a: Any, metric: str, name: str) -> Any:
-        if not isinstance(a, torch.Tensor) or a.ndim != 2:
-            raise ShapeError(f"{name} must be a 2-d torch.Tensor; got "
-                             f"{tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__}.")
-        if metric == "euclidean":
-            return pairwise_distances(a)
-        if metric == "precomputed":
-            if a.shape[0] != a.shape[1]:
-                raise ShapeError(f"a precomputed {name} must be square; got shape {tuple(a.shape)}.")
-            return a
-        raise InvalidInputError(f"{name}_metric must be 'euclidean' or 'precomputed'; got {metric!r}.")
-
-    ax, az = dist(x, x_metric, "x"), dist(z, z_metric, "z")
+    ax, az = distance_matrix(x, x_metric, "x"), distance_matrix(z, z_metric, "z")
     if ax.shape != az.shape:
         raise ShapeError(f"x and z must describe the same points; got {ax.shape[0]} and {az.shape[0]} points.")
     dims = tuple(int(k) for k in dims)

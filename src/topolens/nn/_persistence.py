@@ -58,6 +58,20 @@ def pairwise_distances(x: Any) -> Any:
     return torch.where(pos, torch.sqrt(torch.where(pos, sq, torch.ones_like(sq))), torch.zeros_like(sq))
 
 
+def distance_matrix(x: Any, metric: str, name: str = "x") -> Any:
+    """``x`` as a distance matrix: :func:`pairwise_distances` of points (``"euclidean"``) or ``x``
+    itself, checked square (``"precomputed"``)."""
+    if not isinstance(x, torch.Tensor):
+        raise InvalidInputError(f"{name} must be a torch.Tensor; got {type(x).__name__}.")
+    if metric == "euclidean":
+        return pairwise_distances(x)
+    if metric == "precomputed":
+        if x.ndim != 2 or x.shape[0] != x.shape[1]:
+            raise ShapeError(f"a precomputed distance matrix must be square; {name} has shape {tuple(x.shape)}.")
+        return x
+    raise InvalidInputError(f"metric must be 'euclidean' or 'precomputed'; got {metric!r} for {name}.")
+
+
 def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backend: str = "auto") -> list[Any]:
     """Vietoris-Rips diagrams of a point cloud or distance matrix, differentiable.
 
@@ -85,16 +99,7 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backen
     """
     if isinstance(x, (list, tuple)) or (isinstance(x, torch.Tensor) and x.ndim == 3 and metric == "euclidean"):
         return [rips_diagrams(xi, max_dim=max_dim, metric=metric, backend=backend) for xi in x]
-    if not isinstance(x, torch.Tensor):
-        raise InvalidInputError(f"x must be a torch.Tensor; got {type(x).__name__}.")
-    if metric == "euclidean":
-        d = pairwise_distances(x)
-    elif metric == "precomputed":
-        if x.ndim != 2 or x.shape[0] != x.shape[1]:
-            raise ShapeError(f"a precomputed distance matrix must be square; got shape {tuple(x.shape)}.")
-        d = x
-    else:
-        raise InvalidInputError(f"metric must be 'euclidean' or 'precomputed'; got {metric!r}.")
+    d = distance_matrix(x, metric)
     if not torch.isfinite(d).all():
         raise NonFiniteError("the distances (or points) contain NaN or inf; check what produced them.")
     # distances built here from points are symmetric with a zero diagonal by construction
