@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import _to_numpy
+from .._validation import _to_numpy, check_graph_edges
 from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
 
 __all__ = [
@@ -62,47 +62,6 @@ class LaplacianSpectrum(NamedTuple):
 
     eigenvalues: np.ndarray
     eigenvectors: np.ndarray
-
-
-def _check_graph(n_nodes: Any, edges: Any) -> tuple[int, np.ndarray]:
-    """Validate ``(n_nodes, edges)``; return ``n`` and an int64 ``(m, 2)`` edge array."""
-    if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)):
-        raise InvalidInputError(
-            f"n_nodes must be a non-negative integer, found {n_nodes!r} of type "
-            f"{type(n_nodes).__name__}. Pass the number of vertices, e.g. graph.n_nodes."
-        )
-    n = int(n_nodes)
-    if n < 0:
-        raise InvalidInputError(f"n_nodes must be >= 0, found {n}.")
-    e = _to_numpy(edges)
-    if e.size == 0:
-        return n, np.zeros((0, 2), dtype=np.int64)
-    if e.ndim != 2 or e.shape[1] != 2:
-        raise ShapeError(
-            f"edges must have shape (n_edges, 2), found shape {e.shape}. A torch-geometric "
-            "edge_index of shape (2, n_edges) must be transposed first (edge_index.T)."
-        )
-    if not np.issubdtype(e.dtype, np.integer):
-        if not np.issubdtype(e.dtype, np.floating) or not np.all(np.isfinite(e)) or np.any(e != np.round(e)):
-            raise InvalidInputError(
-                f"edges must hold integer vertex ids, found dtype {e.dtype} with non-integer "
-                "values. Pass an integer array of (u, v) pairs."
-            )
-    e = e.astype(np.int64)
-    lo, hi = int(e.min()), int(e.max())
-    if lo < 0 or hi >= n:
-        raise InvalidInputError(
-            f"edges refer to vertex ids in [{lo}, {hi}] but the graph has n_nodes={n} vertices "
-            f"(valid ids 0..{n - 1}). Use 0-based ids within the graph."
-        )
-    loops = e[:, 0] == e[:, 1]
-    if loops.any():
-        raise InvalidInputError(
-            f"edges contain {int(loops.sum())} self-loop(s) (first at vertex {int(e[loops][0, 0])}); "
-            "the normalised Laplacian and the lower-star filtration are defined for simple "
-            "graphs. Drop them, e.g. edges[edges[:, 0] != edges[:, 1]]."
-        )
-    return n, e
 
 
 def _check_times(times: Any) -> np.ndarray:
@@ -141,7 +100,7 @@ def normalized_laplacian(n_nodes: int, edges: Any) -> np.ndarray:
     ShapeError
         ``edges`` not of shape (n_edges, 2).
     """
-    n, e = _check_graph(n_nodes, edges)
+    n, e = check_graph_edges(n_nodes, edges)
     a = np.zeros((n, n), dtype=np.float64)
     a[e[:, 0], e[:, 1]] = 1.0
     a[e[:, 1], e[:, 0]] = 1.0

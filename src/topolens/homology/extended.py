@@ -46,9 +46,8 @@ from typing import Any
 import numpy as np
 
 from .._deps import require
-from .._validation import _to_numpy
+from .._validation import _to_numpy, check_graph_edges
 from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
-from ..graphs.signatures import _check_graph
 
 __all__ = ["EXTENDED_DIAGRAMS", "extended_persistence"]
 
@@ -115,7 +114,7 @@ def extended_persistence(n_nodes: int, edges: Any, f: Any, *, min_persistence: f
     >>> d["ext0"].tolist(), d["ext1"].tolist()
     ([[0.0, 3.0]], [[3.0, 0.0]])
     """
-    n, e = _check_graph(n_nodes, edges)
+    n, e = check_graph_edges(n_nodes, edges)
     vals = np.asarray(_to_numpy(f), dtype=np.float64)
     if vals.ndim != 1 or vals.shape[0] != n:
         raise ShapeError(
