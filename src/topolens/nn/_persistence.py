@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
+from .gnn import check_edge_index
 
 __all__ = [
     "VertexPersistence",
@@ -175,18 +176,10 @@ def _check_graph(f: Any, edge_index: Any) -> tuple[Any, Any]:
                                 f"{type(edge_index).__name__}.")
     if f.ndim not in (1, 2):
         raise ShapeError(f"f must be (n_vertices,) or (n_vertices, k); got shape {tuple(f.shape)}.")
-    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
-        raise ShapeError(f"edge_index must be (2, n_edges) as in torch-geometric; got shape {tuple(edge_index.shape)}.")
-    if edge_index.dtype.is_floating_point or edge_index.dtype == torch.bool:
-        raise InvalidInputError(f"edge_index must hold integer vertex ids; got dtype {edge_index.dtype}.")
     if not torch.isfinite(f).all():
         raise NonFiniteError("the vertex filtration f contains NaN or inf; check the layer that produced it.")
     f2 = f if f.ndim == 2 else f[:, None]
-    n = f2.shape[0]
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
-        raise InvalidInputError(f"edge_index refers to vertices outside [0, {n}) (found ids "
-                                f"{int(edge_index.min())}..{int(edge_index.max())}) for f with {n} vertices.")
-    return f2, edge_index
+    return f2, check_edge_index(edge_index, f2.shape[0])
 
 
 def vertex_filtration_persistence(f: Any, edge_index: Any) -> VertexPersistence:
