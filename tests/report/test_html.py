@@ -177,7 +177,8 @@ def test_table_formatting_and_validation():
     out = t.to_html()
     assert t.columns == ["a", "b", "c"]
     assert '<td class="num">0.33</td>' in out and '<td class="num">inf</td>' in out
-    assert '<td class="num">2</td>' in out and "<td></td>" in out
+    assert '<td class="num">2</td>' in out and "<td>n/a</td>" in out
+    assert "<td></td>" not in out  # a missing value is written n/a, never an empty cell
     out = Table(np.array([[1.5, 2.0]]), float_format=lambda v: f"<{v}>").to_html()
     assert "&lt;1.5&gt;" in out and "<thead>" not in out
     assert "True" in Table([[True]]).to_html()

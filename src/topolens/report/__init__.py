@@ -1,7 +1,7 @@
 """Self-contained HTML reports.
 
 A :class:`Report` is a list of :class:`Section` objects, each a list of blocks
-(:class:`Text`, :class:`Figure`, :class:`Table`, :class:`KeyValue`, :class:`RawHTML`).
+(:class:`Text`, :class:`Callout`, :class:`Figure`, :class:`Table`, :class:`KeyValue`, :class:`RawHTML`).
 :meth:`Report.to_html` produces one HTML file with inline CSS and figures embedded as
 base64 PNG data URIs: it opens offline, loads nothing from the network and needs no
 JavaScript. All user-provided text is HTML-escaped.
@@ -21,7 +21,7 @@ True
 
 from __future__ import annotations
 
-from .html import Block, Figure, Grid, KeyValue, RawHTML, Report, Section, Table, Text
+from .html import Block, Callout, Figure, Grid, KeyValue, RawHTML, Report, Section, Table, Text
 from .sections import (
     activation_summary_table,
     add_activation_topology_section,
@@ -32,6 +32,7 @@ from .sections import (
 
 __all__ = [
     "Block",
+    "Callout",
     "Figure",
     "Grid",
     "KeyValue",

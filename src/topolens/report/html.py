@@ -34,7 +34,10 @@ import numpy as np
 from .._io import atomic_write_text
 from ..exceptions import InvalidInputError
 
-__all__ = ["Block", "Figure", "KeyValue", "RawHTML", "Report", "Section", "Table", "Text"]
+__all__ = ["Block", "Callout", "Figure", "KeyValue", "RawHTML", "Report", "Section", "Table", "Text"]
+
+#: How an absent value (``None``) is written in a table cell: never an empty cell.
+MISSING = "n/a"
 
 FloatFormat = str | Callable[[float], str]
 
@@ -65,9 +68,9 @@ def _make_float_formatter(float_format: FloatFormat) -> Callable[[float], str]:
 
 
 def _format_value(value: Any, ffmt: Callable[[float], str]) -> str:
-    """Plain-text rendering of a cell value (not escaped yet)."""
+    """Plain-text rendering of a cell value (not escaped yet); never empty."""
     if value is None:
-        return ""
+        return MISSING
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (int, np.integer)):
@@ -87,8 +90,9 @@ def _format_value(value: Any, ffmt: Callable[[float], str]) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_format_value(v, ffmt) for v in value) + "]"
     if isinstance(value, os.PathLike):
-        return os.fspath(value)  # type: ignore[return-value]
-    return str(value)
+        return os.fspath(value) or MISSING  # type: ignore[return-value]
+    text = str(value)
+    return text if text.strip() else MISSING
 
 
 def _is_number(value: Any) -> bool:
@@ -134,6 +138,42 @@ class Text(Block):
         return "\n".join(f"<p>{_esc(p)}</p>" for p in paras if p)
 
 
+class Callout(Block):
+    """A highlighted box: a warning the reader must not miss, or a note.
+
+    Parameters
+    ----------
+    text : str
+        The message (escaped; blank lines separate paragraphs).
+    title : str, optional
+        Bold first words, e.g. ``"Warning: accuracy near chance"``.
+    kind : {"warning", "note"}, default "warning"
+        Colour and ARIA role (``alert`` for warnings, ``note`` otherwise).
+    """
+
+    css: ClassVar[str] = (
+        ".tl-callout { margin: 1rem 0; padding: .7rem 1rem; border-radius: 6px; "
+        "border: 1px solid; border-left-width: 5px; }\n"
+        ".tl-callout p { margin: .25rem 0; }\n"
+        ".tl-callout-warning { background: #fff8e6; border-color: #d4a72c; color: #3b2e00; }\n"
+        ".tl-callout-note { background: #eef5ff; border-color: #6b9ad8; color: #10243e; }\n"
+        ".tl-callout .tl-callout-title { font-weight: 700; }"
+    )
+    _KINDS: ClassVar[dict[str, str]] = {"warning": "alert", "note": "note"}
+
+    def __init__(self, text: str, *, title: str | None = None, kind: str = "warning") -> None:
+        if kind not in self._KINDS:
+            raise InvalidInputError(f"Callout kind must be 'warning' or 'note'; found {kind!r}.")
+        self.text = str(text)
+        self.title = title
+        self.kind = kind
+
+    def to_html(self) -> str:
+        head = f'<p class="tl-callout-title">{_esc(self.title)}</p>\n' if self.title else ""
+        return (f'<div class="tl-callout tl-callout-{self.kind}" role="{self._KINDS[self.kind]}">\n'
+                f"{head}{Text(self.text).to_html()}\n</div>")
+
+
 class Figure(Block):
     """A figure embedded as a base64 PNG ``data:`` URI.
 
@@ -148,12 +188,18 @@ class Figure(Block):
         Alternative text for screen readers.
     dpi : int, default 110
         Resolution used when rendering a matplotlib figure.
+    zoom : bool, default True
+        Click the image to see it enlarged to the window (pure CSS, no script: a hidden
+        checkbox toggled by a label around the image); click again to close.
+    wide : bool, default False
+        Span the whole width of the report (also inside a :class:`Grid`).
     """
 
     css: ClassVar[str] = ""  # figure styles are part of the base sheet
+    _counter: ClassVar[int] = 0
 
     def __init__(self, fig_or_png: Any, caption: str | None = None, *, alt: str | None = None,
-                 dpi: int = 110) -> None:
+                 dpi: int = 110, zoom: bool = True, wide: bool = False) -> None:
         if isinstance(fig_or_png, (bytes, bytearray, memoryview)):
             png = bytes(fig_or_png)
         elif hasattr(fig_or_png, "savefig"):
@@ -170,6 +216,10 @@ class Figure(Block):
         self.png = png
         self.caption = caption
         self.alt = alt
+        self.zoom = bool(zoom)
+        self.wide = bool(wide)
+        Figure._counter += 1
+        self._id = f"tl-zoom-{Figure._counter}"
 
     @property
     def data_uri(self) -> str:
@@ -179,7 +229,12 @@ class Figure(Block):
     def to_html(self) -> str:
         alt = self.alt if self.alt is not None else (self.caption or "figure")
         cap = f"\n<figcaption>{_esc(self.caption)}</figcaption>" if self.caption else ""
-        return f'<figure class="tl-figure">\n<img src="{self.data_uri}" alt="{_esc(alt)}">{cap}\n</figure>'
+        cls = "tl-figure tl-wide" if self.wide else "tl-figure"
+        img = f'<img src="{self.data_uri}" alt="{_esc(alt)}">'
+        if self.zoom:
+            img = (f'<input type="checkbox" class="tl-zoom" id="{self._id}" aria-label="enlarge figure">'
+                   f'<label for="{self._id}" title="click to enlarge / close">{img}</label>')
+        return f'<figure class="{cls}">\n{img}{cap}\n</figure>'
 
 
 class Table(Block):
@@ -189,7 +244,7 @@ class Table(Block):
     ----------
     rows : sequence of sequences, sequence of mappings, or 2-D array
         The rows. With mappings, ``columns`` defaults to the keys in first-seen order and a
-        missing key gives an empty cell.
+        missing key (like ``None``) is written ``n/a``: a cell is never empty.
     columns : sequence of str, optional
         Column headers. Without them (and without mapping rows) no header row is drawn.
     caption : str, optional
@@ -371,14 +426,22 @@ class Section:
         The section's HTML ``id``; link to it with ``#anchor``.
     intro : str, optional
         Short text shown under the heading.
+    how_to_read : str, optional
+        Two lines for a reader new to the method: what the figures and numbers mean. Shown
+        in a box under the intro.
+    seconds : float, optional
+        Wall time spent computing the section's content, shown under the heading.
     """
 
     def __init__(self, title: str, blocks: list[Block], anchor: str,
-                 intro: str | None = None) -> None:
+                 intro: str | None = None, how_to_read: str | None = None,
+                 seconds: float | None = None) -> None:
         self.title = str(title)
         self.blocks = blocks
         self.anchor = anchor
         self.intro = intro
+        self.how_to_read = how_to_read
+        self.seconds = seconds
 
     def add(self, *blocks: BlockLike) -> Section:
         """Append blocks (a ``str`` becomes :class:`Text`); returns the section for chaining."""
@@ -389,12 +452,29 @@ class Section:
         """Return the section as an HTML fragment."""
         parts = [f'<section id="{_esc(self.anchor)}" class="tl-section">',
                  f"<h2>{_esc(self.title)}</h2>"]
+        if self.seconds is not None:
+            parts.append(f'<p class="tl-muted tl-seconds">Computed in {_esc(_seconds(self.seconds))}.</p>')
         if self.intro:
             parts.append(f'<div class="tl-intro">{Text(self.intro).to_html()}</div>')
+        if self.how_to_read:
+            parts.append('<div class="tl-howto"><p class="tl-howto-title">How to read this</p>'
+                         f"{Text(self.how_to_read).to_html()}</div>")
         parts.extend(b.to_html() for b in self.blocks)
         parts.append('<p class="tl-back"><a href="#top">back to top</a></p>')
         parts.append("</section>")
         return "\n".join(parts)
+
+
+def _seconds(value: float) -> str:
+    """A wall time for a reader: ``0.42 s``, ``12.3 s``, ``2 min 05 s``."""
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        return MISSING
+    if v < 10:
+        return f"{v:.2f} s"
+    if v < 120:
+        return f"{v:.1f} s"
+    return f"{int(v // 60)} min {int(v % 60):02d} s"
 
 
 # ------------------------------------------------------------------------------ report
@@ -428,6 +508,20 @@ figure.tl-figure { margin: 1rem 0; text-align: center; }
 figure.tl-figure img { max-width: 100%; height: auto; border: 1px solid var(--line);
                        border-radius: 4px; }
 figure.tl-figure figcaption { color: var(--muted); font-size: .9rem; margin-top: .35rem; }
+figure.tl-wide { grid-column: 1 / -1; }
+input.tl-zoom { position: absolute; opacity: 0; width: 1px; height: 1px; pointer-events: none; }
+input.tl-zoom + label { cursor: zoom-in; display: inline-block; max-width: 100%; }
+input.tl-zoom:focus-visible + label img { outline: 2px solid var(--accent); }
+input.tl-zoom:checked + label { position: fixed; inset: 0; z-index: 1000; cursor: zoom-out;
+  display: flex; align-items: center; justify-content: center; max-width: none;
+  background: rgba(20, 24, 32, .82); padding: 2vh 2vw; }
+input.tl-zoom:checked + label img { max-width: 96vw; max-height: 96vh; width: auto; height: auto;
+  background: #fff; }
+.tl-howto { margin: .6rem 0 1rem; padding: .5rem .9rem; background: #f3f7fb;
+            border-left: 4px solid #8fb3dc; border-radius: 4px; font-size: .95rem; }
+.tl-howto p { margin: .2rem 0; }
+.tl-howto .tl-howto-title { font-weight: 600; color: var(--fg); }
+.tl-seconds { font-size: .85rem; margin: -.4rem 0 .4rem; }
 .tl-table-wrap { overflow-x: auto; margin: 1rem 0; }
 table.tl-table, table.tl-kv { border-collapse: collapse; font-size: .92rem; }
 table.tl-table { min-width: 50%; }
@@ -448,7 +542,11 @@ table.tl-kv td { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, mon
 footer#report-footer { margin-top: 3rem; padding-top: 1rem; border-top: 1px solid var(--line);
                        color: var(--muted); font-size: .9rem; }
 footer#report-footer h2 { font-size: 1.1rem; color: var(--fg); }
-@media print { nav#toc, .tl-back { display: none; } }
+@media print {
+  nav#toc, .tl-back { display: none; }
+  input.tl-zoom:checked + label { position: static; background: none; padding: 0; }
+  figure.tl-figure, .tl-callout, .tl-howto { break-inside: avoid; }
+}
 """.strip()
 
 
@@ -491,7 +589,8 @@ class Report:
 
     # -------------------------------------------------------------- building
     def add_section(self, title: str, blocks: BlockLike | Iterable[BlockLike] | None = None, *,
-                    anchor: str | None = None, intro: str | None = None) -> Section:
+                    anchor: str | None = None, intro: str | None = None,
+                    how_to_read: str | None = None, seconds: float | None = None) -> Section:
         """Append a section and return it (more blocks can be added with :meth:`Section.add`).
 
         Parameters
@@ -506,6 +605,10 @@ class Report:
             Default: derived from the title, made unique.
         intro : str, optional
             Short text under the heading.
+        how_to_read : str, optional
+            A two-line "how to read this" for a reader new to the method.
+        seconds : float, optional
+            Wall time of the section's computation, shown under the heading.
 
         Raises
         ------
@@ -525,7 +628,7 @@ class Report:
                 raise InvalidInputError(
                     f"section anchor {anchor!r} is already used or reserved; choose another."
                 )
-        section = Section(title, _coerce_blocks(blocks), anchor, intro)
+        section = Section(title, _coerce_blocks(blocks), anchor, intro, how_to_read, seconds)
         self.sections.append(section)
         return section
 

@@ -42,6 +42,15 @@ __all__ = [
 
 _PURPOSE = "figures (topolens.viz)"
 _GREY = "0.35"
+#: Resolution the report renders figures at (:class:`topolens.report.Figure`'s default).
+REPORT_DPI = 110
+#: Barcode geometry at ``REPORT_DPI``: every row is at least this many pixels high and each
+#: bar at least ``_BAR_MIN_PX`` thick, so bars never blur into a moiré.
+_ROW_MIN_PX = 4.0
+_BAR_MIN_PX = 2.0
+_BARCODE_WIDTH_IN = 12.0
+_BARCODE_MAX_HEIGHT_IN = 11.0
+_BARCODE_MARGIN_IN = 1.3  # title, x axis, padding
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -214,14 +223,16 @@ def plot_barcode(
     diagrams: PersistenceDiagrams,
     dims: int | Iterable[int] | None = None,
     ax: Axes | None = None,
-    max_bars: int = 200,
+    max_bars: int = 100,
     *,
     title: str | None = None,
 ) -> Figure:
     """Persistence barcode: one horizontal bar ``[birth, death)`` per class.
 
     Bars are grouped by homology dimension (top to bottom) and, within a dimension, sorted by
-    birth and then by decreasing length.
+    birth and then by decreasing length. A new figure is wide (12 in) and tall enough that at
+    110 dpi every bar is at least 2 px thick on a row of at least 4 px; when the bars would
+    not fit on 11 in, only the longest of each dimension are drawn.
 
     Parameters
     ----------
@@ -231,10 +242,11 @@ def plot_barcode(
         Homology dimensions to draw. Default: all.
     ax : matplotlib.axes.Axes, optional
         Axes to draw into. Default: a new figure.
-    max_bars : int, default 200
+    max_bars : int, default 100
         At most this many bars per dimension: when a dimension has more classes, only the
         ``max_bars`` longest are drawn (essential and censored ones count as longest) and the
-        title says so.
+        title says how many shorter bars are not shown and how long they are at most. A new
+        figure may lower the cap further so that the bars stay readable.
     title : str, optional
         Axes title. Default: ``"Persistence barcode"``.
 
@@ -255,15 +267,18 @@ def plot_barcode(
     dims = _resolve_dims(d.max_dim, dims)
     thr = _threshold(d)
 
+    caps = _bar_caps([len(d[k]) for k in dims], max_bars, fit=ax is None)
     groups: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     notes: list[str] = []
-    for k in dims:
+    for k, cap in zip(dims, caps, strict=True):
         arr, cens = d[k], d.censored[k]
         length = arr[:, 1] - arr[:, 0]  # inf for essential and censored classes
         idx = np.arange(len(arr))
-        if len(arr) > max_bars:
-            idx = np.argsort(-length, kind="stable")[:max_bars]
-            notes.append(f"H{k}: {max_bars} longest of {len(arr)} shown")
+        if len(arr) > cap:
+            order = np.argsort(-length, kind="stable")
+            idx, hidden = order[:cap], order[cap:]
+            notes.append(f"H{k}: {cap} longest of {len(arr)} shown, {hidden.size} shorter bars "
+                         f"(length <= {_fmt(float(length[hidden].max()))}) not shown")
         sel_b, sel_len = arr[idx, 0], length[idx]
         idx = idx[np.lexsort((-sel_len, sel_b))]
         groups.append((k, arr[idx, 0], arr[idx, 1], cens[idx]))
@@ -282,12 +297,13 @@ def plot_barcode(
     edge = hi + 0.06 * span
 
     n_total = sum(len(g[1]) for g in groups)
-    fig, ax = _new_axes(ax, (7.0, float(np.clip(1.6 + 0.03 * n_total, 2.4, 9.0))))
     gap = max(1.0, 0.05 * n_total)
     n_rows = sum(max(len(g[1]), 1) for g in groups) + gap * max(len(groups) - 1, 0) + 1.6
-    # bar thickness: ~60% of the vertical space of one row, in points
-    axes_pt = ax.get_position().height * fig.get_figheight() * 72.0
-    lw = float(np.clip(0.6 * axes_pt / n_rows, 0.5, 6.0))
+    height = _BARCODE_MARGIN_IN + n_rows * _ROW_MIN_PX / REPORT_DPI
+    fig, ax = _new_axes(ax, (_BARCODE_WIDTH_IN, float(np.clip(height, 2.6, _BARCODE_MAX_HEIGHT_IN))))
+    # bar thickness: ~60% of the vertical space of one row, in points, never under 2 px
+    axes_pt = max(fig.get_figheight() - _BARCODE_MARGIN_IN, 0.5) * 72.0
+    lw = float(np.clip(0.6 * axes_pt / n_rows, _BAR_MIN_PX * 72.0 / REPORT_DPI, 6.0))
     ms = float(np.clip(lw * 1.8, 3.0, 7.0))
     cursor = 0.0
     ticks, ticklabels = [], []
@@ -354,8 +370,27 @@ def plot_barcode(
     ax.tick_params(axis="y", length=0)
     ax.set_xlabel("filtration value")
     head = "Persistence barcode" if title is None else title
-    ax.set_title(head + (f"\n({'; '.join(notes)})" if notes else ""), fontsize=10)
+    ax.set_title(head + "".join(f"\n({n})" for n in notes), fontsize=10)
     return fig
+
+
+def _bar_caps(counts: list[int], max_bars: int, *, fit: bool) -> list[int]:
+    """Bars drawn per dimension: at most ``max_bars`` each and, on a new figure (``fit``), few
+    enough in total for rows of ``_ROW_MIN_PX`` pixels on the tallest figure."""
+    caps = [min(c, max_bars) for c in counts]
+    if not fit:
+        return caps
+    rows = int((_BARCODE_MAX_HEIGHT_IN - _BARCODE_MARGIN_IN) * REPORT_DPI / _ROW_MIN_PX)
+    budget = max(rows - 2 - 2 * max(len(counts) - 1, 0), len(counts))
+    budget = int(budget / (1.0 + 0.05 * max(len(counts) - 1, 0)))  # the gaps between groups
+    if sum(caps) <= budget:
+        return caps
+    # one common cap, the largest that fits: small dimensions keep every bar
+    lo, hi = 1, max(caps)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if sum(min(c, mid) for c in caps) <= budget else (lo, mid - 1)
+    return [min(c, lo) for c in caps]
 
 
 # ------------------------------------------------------------------------ Betti curves
