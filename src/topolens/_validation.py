@@ -17,6 +17,11 @@ def _to_numpy(x: Any) -> np.ndarray:
         import torch
 
         if isinstance(x, torch.Tensor):
+            if x.device.type == "meta":
+                raise InvalidInputError(
+                    f"the tensor of shape {tuple(x.shape)} is on the 'meta' device, which holds "
+                    "shapes but no values. Pass a tensor with data (e.g. on the CPU)."
+                )
             x = x.detach().cpu()
             if x.dtype in (torch.bfloat16, torch.float16):  # numpy has no bfloat16
                 x = x.float()
@@ -26,19 +31,71 @@ def _to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def _row_chunks(a: np.ndarray, budget: int = 1 << 24) -> Any:
+    """Row ranges of ``a`` whose blocks hold about ``budget`` elements (bounded temporaries)."""
+    width = int(np.prod(a.shape[1:])) if a.ndim > 1 else 1
+    step = max(1, budget // max(1, width)) if a.ndim > 0 else 1
+    n = a.shape[0] if a.ndim > 0 else 1
+    for i in range(0, n, step):
+        yield (slice(i, min(n, i + step)) if a.ndim > 0 else ())
+
+
 def _nonfinite_report(a: np.ndarray) -> str:
-    bad = ~np.isfinite(a)
-    n_nan = int(np.isnan(a).sum())
-    n_inf = int(bad.sum()) - n_nan
+    """Counts and first rows/columns of NaN and infinite entries (temporaries bounded per block)."""
+    n_nan = n_inf = 0
+    rows: list[int] = []
+    n_rows = 0
+    cols = np.zeros(a.shape[1], dtype=bool) if a.ndim == 2 else None
+    for sl in _row_chunks(a):
+        block = np.asarray(a[sl])
+        if not np.issubdtype(block.dtype, np.inexact):
+            continue
+        nan, inf = np.isnan(block), np.isinf(block)
+        n_nan += int(nan.sum())
+        n_inf += int(inf.sum())
+        if cols is not None:
+            bad = nan | inf
+            hit = np.flatnonzero(bad.any(axis=1))
+            n_rows += hit.size
+            rows.extend((hit[: 5 - len(rows)] + sl.start).tolist() if len(rows) < 5 else [])
+            cols |= bad.any(axis=0)
     where = ""
-    if a.ndim == 2:
-        cols = np.flatnonzero(bad.any(axis=0))
-        rows = np.flatnonzero(bad.any(axis=1))
+    if cols is not None:
+        c = np.flatnonzero(cols)
         where = (
-            f" in {rows.size} row(s) (first: {rows[:5].tolist()}) and "
-            f"{cols.size} column(s) (first: {cols[:5].tolist()})"
+            f" in {n_rows} row(s) (first: {rows[:5]}) and "
+            f"{c.size} column(s) (first: {c[:5].tolist()})"
         )
     return f"{n_nan} NaN and {n_inf} infinite value(s){where}"
+
+
+def _float32_overflow(a: np.ndarray, name: str, target: Any = np.float32) -> str | None:
+    """A message when finite values of ``a`` would overflow to inf in ``target``; else None."""
+    target = np.dtype(target)
+    if not (np.issubdtype(target, np.floating) and np.issubdtype(a.dtype, np.number)) or a.size == 0:
+        return None
+    if np.issubdtype(a.dtype, np.floating) and np.finfo(a.dtype).max <= np.finfo(target).max:
+        return None
+    if np.issubdtype(a.dtype, np.integer) and np.iinfo(a.dtype).max <= np.finfo(target).max:
+        return None
+    limit = float(np.finfo(target).max)
+    count, top = 0, 0.0
+    for sl in _row_chunks(a):
+        mag = np.abs(np.asarray(a[sl], dtype=np.float64))
+        over = mag > limit
+        over &= np.isfinite(mag)
+        if over.any():
+            count += int(over.sum())
+            top = max(top, float(mag[over].max()))
+    if not count:
+        return None
+    return (
+        f"{name} holds {count} finite value(s) whose magnitude (up to {top:.3g}) exceeds "
+        f"{target}'s largest finite value ({limit:.3g}), so they would overflow to inf when "
+        f"stored or computed in {target}; these are not infinite values in the input "
+        f"({a.dtype}). Rescale them (e.g. divide by their largest magnitude: correlations do not "
+        "change) or find what makes them explode (exploding weights or inputs)."
+    )
 
 
 def check_activations(
@@ -48,23 +105,49 @@ def check_activations(
     min_inputs: int = 2,
     min_neurons: int = 1,
     dtype: type = np.float32,
+    memory_limit: Any = "auto",
 ) -> np.ndarray:
     """Validate an activation matrix of shape ``(n_inputs, n_neurons)``.
 
-    Returns a C-contiguous array of ``dtype`` (a view when no conversion is needed).
+    Returns a C-contiguous array of ``dtype`` (a view when no conversion is needed: a
+    float32 memory map stays one). The values are checked before any conversion, in
+    blocks of bounded size, and the memory of a converting copy is estimated first.
+
+    Parameters
+    ----------
+    a : array-like of shape (n_inputs, n_neurons)
+        Real numbers (a torch tensor, numpy array or memory map).
+    name : str
+        How the messages call the array.
+    min_inputs, min_neurons : int
+        Smallest number of rows and columns accepted.
+    dtype : numpy dtype, default float32
+        The dtype returned.
+    memory_limit : int, "auto" or None, default "auto"
+        Budget for the converting copy (``"auto"``: 80% of the available memory).
 
     Raises
     ------
+    InvalidInputError
+        If the array is not numeric or is complex (its imaginary part would be lost).
     ShapeError
         If the array is not 2-D or has fewer than ``min_inputs`` rows or ``min_neurons`` columns.
     NonFiniteError
-        If it holds NaN or infinite values.
+        If it holds NaN or infinite values, or finite values that overflow ``dtype``.
+    MemoryBudgetError
+        If converting it to ``dtype`` would need more memory than ``memory_limit``.
     """
     arr = _to_numpy(a)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise InvalidInputError(
             f"{name} must be a numeric array, found dtype {arr.dtype}. "
             "Pass a float array or tensor of shape (n_inputs, n_neurons)."
+        )
+    if np.iscomplexobj(arr):
+        raise InvalidInputError(
+            f"{name} are complex ({arr.dtype}); topolens analyses real activations and will not "
+            "drop the imaginary part. Pass the real part (a.real), the magnitude (np.abs(a)), or "
+            "both as separate neurons (np.hstack([a.real, a.imag]))."
         )
     if arr.ndim != 2:
         raise ShapeError(
@@ -82,31 +165,131 @@ def check_activations(
             f"{name} has {arr.shape[1]} neuron(s) (columns) but at least {min_neurons} are needed; "
             "the layer may be empty. Choose another layer."
         )
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
+    target = np.dtype(dtype)
+    if arr.dtype != target or not arr.flags.c_contiguous:
+        from .homology.memory import check_memory  # lazy: homology imports this module
+
+        check_memory(arr.shape[0] * arr.shape[1] * target.itemsize, memory_limit,
+                     what=f"a C-contiguous {target} copy of {name} (shape {arr.shape}, {arr.dtype})",
+                     hint="Pass C-contiguous float32 activations (as record_activations writes "
+                          "them), or fewer inputs or neurons")
+    if np.issubdtype(arr.dtype, np.inexact) and \
+            not all(np.isfinite(arr[sl]).all() for sl in _row_chunks(arr)):
         raise NonFiniteError(
             f"{name} contains {_nonfinite_report(arr)}. Topology of non-finite activations is "
             "undefined: check the model for overflow (e.g. exploding training, log of zero) or "
             "drop the offending inputs/neurons before the analysis."
         )
-    return arr
+    overflow = _float32_overflow(arr, name, target)
+    if overflow:
+        raise NonFiniteError(overflow)
+    return np.ascontiguousarray(arr, dtype=target)
 
 
 def check_points(x: Any, *, name: str = "points", min_points: int = 1) -> np.ndarray:
-    """Validate a point cloud of shape ``(n_points, n_features)`` (float64, finite)."""
-    arr = _to_numpy(x)
+    """Validate a point cloud of shape ``(n_points, n_features)`` (float64, finite).
+
+    Raises
+    ------
+    InvalidInputError
+        If the array is not numeric or is complex (the imaginary part would be lost).
+    ShapeError
+        If it is not 2-D or has fewer than ``min_points`` rows.
+    NonFiniteError
+        If a coordinate is NaN or infinite.
+    """
+    arr = _as_array(x, name)
     if arr.ndim != 2:
         raise ShapeError(
             f"{name} must be 2-D with shape (n_points, n_features), found shape {arr.shape}."
         )
     if arr.shape[0] < min_points:
         raise ShapeError(f"{name} has {arr.shape[0]} point(s); at least {min_points} needed.")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InvalidInputError(f"{name} must be numeric, found dtype {arr.dtype}.")
+    _check_real_dtype(arr, name)
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.isfinite(arr).all():
         raise NonFiniteError(f"{name} contains {_nonfinite_report(arr)}; all coordinates must be finite.")
     return arr
+
+
+def _as_array(x: Any, name: str) -> np.ndarray:
+    """:func:`_to_numpy`, with ragged or unconvertible input refused as an :class:`InvalidInputError`."""
+    try:
+        return _to_numpy(x)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(
+            f"{name} could not be read as a numeric array ({exc}). Pass a numpy array or tensor."
+        ) from exc
+
+
+def _check_real_dtype(arr: np.ndarray, name: str) -> None:
+    """Refuse non-numeric and complex arrays (a cast would silently drop the imaginary part)."""
+    if np.iscomplexobj(arr):
+        raise InvalidInputError(
+            f"{name} has complex dtype {arr.dtype}; dissimilarities and coordinates must be real. "
+            "Pass np.abs(x) or x.real explicitly if that is what you mean."
+        )
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise InvalidInputError(f"{name} must be a real numeric array, found dtype {arr.dtype}.")
+
+
+#: side of the square tiles in which distance matrices are scanned and symmetrised
+_TILE = 512
+
+
+def _matrix_dtype(src: np.dtype, dtype: Any) -> np.dtype:
+    """float32 for float32 and lossless small types (float16, 8/16-bit integers), else float64."""
+    if dtype is not None:
+        return np.dtype(dtype)
+    if src == np.float32 or (src.itemsize <= 2 and (np.issubdtype(src, np.floating) or np.issubdtype(src, np.integer))):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _tile_pairs(n: int):
+    """Tiles ``(i, i1, j, j1)`` with ``i <= j`` covering the upper triangle (diagonal tiles included)."""
+    for i in range(0, n, _TILE):
+        for j in range(i, n, _TILE):
+            yield i, min(n, i + _TILE), j, min(n, j + _TILE)
+
+
+def _scan_matrix(arr: np.ndarray) -> tuple[float, float, float]:
+    """One streaming pass over tiles (no n x n temporary, memory maps read once): the minimum,
+    the maximum and the largest ``|d_ij - d_ji|``, in float64. NaN propagates into all three."""
+    lo, hi, asym = np.inf, -np.inf, 0.0
+    for i, i1, j, j1 in _tile_pairs(arr.shape[0]):
+        up = np.asarray(arr[i:i1, j:j1], dtype=np.float64)
+        low = np.asarray(arr[j:j1, i:i1], dtype=np.float64).T if i != j else up.T
+        lo = min(lo, float(up.min()), float(low.min()))
+        hi = max(hi, float(up.max()), float(low.max()))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return lo, hi, asym  # reported by the caller; no need to read further
+        if not np.array_equal(up, low):
+            asym = max(asym, float(np.abs(up - low).max()))
+    return lo, hi, asym
+
+
+def _count_below(arr: np.ndarray, t: float) -> int:
+    """Entries ``< t``, counted tile by tile."""
+    n = arr.shape[0]
+    return sum(int((np.asarray(arr[i:i + _TILE], dtype=np.float64) < t).sum()) for i in range(0, n, _TILE))
+
+
+def _symmetrised_copy(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``(d + d.T) / 2`` in ``dtype`` with negatives clipped to 0 and a zero diagonal, tile by tile.
+
+    ``0.5 * a + 0.5 * b`` is computed for both triangles from the same two numbers, so the
+    result is exactly symmetric (and never overflows where ``a + b`` would)."""
+    out = np.empty(arr.shape, dtype=dtype)
+    for i, i1, j, j1 in _tile_pairs(arr.shape[0]):
+        up = np.asarray(arr[i:i1, j:j1], dtype=dtype)
+        low = np.asarray(arr[j:j1, i:i1], dtype=dtype).T
+        s = up if np.array_equal(up, low) else up * dtype.type(0.5) + low * dtype.type(0.5)
+        s = np.maximum(s, dtype.type(0))
+        out[i:i1, j:j1] = s
+        out[j:j1, i:i1] = s.T
+    np.fill_diagonal(out, 0)
+    return out
 
 
 def check_distance_matrix(
@@ -115,66 +298,110 @@ def check_distance_matrix(
     name: str = "distance matrix",
     atol: float = 1e-6,
     dtype: type | None = None,
+    min_points: int = 1,
+    memory_limit: int | str | None = "auto",
 ) -> np.ndarray:
-    """Validate a dense dissimilarity matrix: square, finite, non-negative, symmetric, zero diagonal.
+    """Validate a dense dissimilarity matrix; return it exactly symmetric with a zero diagonal.
+
+    Rounding is repaired, anything larger refused: entries off by at most ``atol`` (relative
+    to the largest entry, and at least absolute) are fixed once here, so that every engine
+    sees an exactly symmetric, non-negative matrix with an exactly zero diagonal (gudhi's
+    dense engine misbehaves on any asymmetry, e.g. the last-ulp asymmetry of
+    ``1 - np.abs(np.corrcoef(x))``): ``d`` becomes ``(d + d.T) / 2``, negatives such as the
+    ``-2.2e-16`` of ``1 - x @ x.T`` become 0, and the diagonal becomes 0.
 
     Parameters
     ----------
     d : array-like of shape (n, n)
+        Real numbers (complex input is refused); a memory map is read tile by tile.
+    name : str
+        How the messages call the matrix.
     atol : float
-        Tolerance for symmetry and the zero diagonal, relative to the largest entry.
+        Tolerance for symmetry, negative entries and the zero diagonal, relative to
+        ``max(1, max |d_ij|)``.
     dtype : numpy dtype, optional
-        Convert to this dtype; by default float32 stays float32 and anything else becomes float64.
+        Convert to this dtype; by default float32 stays float32, float16 and 8- or 16-bit
+        integers become float32 (exactly), anything else float64.
+    min_points : int
+        Smallest accepted ``n``.
+    memory_limit : int (bytes), "auto" or None
+        Budget for the one copy made when a conversion or a repair is needed (checked before
+        it is allocated; "auto": 80% of the available memory; None: no check).
+
+    Returns
+    -------
+    ndarray of shape (n, n)
+        ``d`` itself (no copy) when it is already C-contiguous, of the target dtype, exactly
+        symmetric, non-negative and with a zero diagonal; else a repaired copy.
+
+    Raises
+    ------
+    ShapeError
+        If ``d`` is not square or has fewer than ``min_points`` rows.
+    NonFiniteError
+        If it holds NaN or infinite values.
+    InvalidInputError
+        If it is not real and numeric, or is asymmetric, negative or has a non-zero
+        diagonal beyond the tolerance.
+    MemoryBudgetError
+        If the repaired copy does not fit in ``memory_limit``.
     """
-    arr = _to_numpy(d)
+    arr = _as_array(d, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ShapeError(
             f"{name} must be square with shape (n, n), found shape {arr.shape}. If the rows are "
             "points with coordinates, pass metric='euclidean' (or compute a dissimilarity with "
             "topolens.dissimilarity) instead of metric='precomputed'."
         )
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InvalidInputError(f"{name} must be numeric, found dtype {arr.dtype}.")
-    if dtype is None:
-        dtype = np.float32 if arr.dtype == np.float32 else np.float64
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    _check_real_dtype(arr, name)
     n = arr.shape[0]
+    if n < min_points:
+        raise ShapeError(f"{name} is {n} x {n}; at least {min_points} point(s) are needed.")
+    target = _matrix_dtype(arr.dtype, dtype)
     if n == 0:
-        raise ShapeError(f"{name} is empty (0 x 0); at least one point is needed.")
-    # two reductions without temporaries: NaN and inf propagate into min/max
-    lo, hi = float(arr.min()), float(arr.max())
+        return np.zeros((0, 0), dtype=target)
+    lo, hi, asym = _scan_matrix(arr)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise NonFiniteError(
-            f"{name} contains {_nonfinite_report(arr)}. Dissimilarities must be finite; "
+            f"{name} contains {_nonfinite_report(np.asarray(arr))}. Dissimilarities must be finite; "
             "to leave out pairs use a finite threshold instead of infinite entries."
         )
-    scale = max(abs(lo), abs(hi), 1.0)
-    if lo < -atol * scale:
+    tol = atol * max(abs(lo), abs(hi), 1.0)
+    diag = np.abs(np.diagonal(arr).astype(np.float64))
+    _refuse_beyond_tolerance(arr, name, lo, asym, float(diag.max()), tol)
+    exact = lo >= 0 and asym == 0 and not diag.any()
+    if exact and arr.dtype == target and arr.flags.c_contiguous:
+        return arr
+    from .homology.memory import check_memory  # lazy: homology imports this module
+
+    check_memory(n * n * target.itemsize, memory_limit,
+                 what=f"a repaired {n} x {n} {target.name} copy of the {name}",
+                 hint="Pass an exactly symmetric, non-negative matrix with a zero diagonal in "
+                      "float32 or float64 (then no copy is made), or sample fewer points")
+    return _symmetrised_copy(arr, target)
+
+
+def _refuse_beyond_tolerance(arr: np.ndarray, name: str, lo: float, asym: float, diag: float,
+                             tol: float) -> None:
+    """The errors of :func:`check_distance_matrix` for defects larger than rounding."""
+    if lo < -tol:
+        n_neg = _count_below(arr, -tol)
         raise InvalidInputError(
-            f"{name} has negative entries (minimum {lo:.3g}); dissimilarities must be >= 0."
+            f"{name} has {n_neg} negative entr{'y' if n_neg == 1 else 'ies'} beyond rounding "
+            f"(most negative: {lo:.6g}; tolerance {tol:.3g}); dissimilarities must be >= 0. "
+            "Fix the computation that produced it, or clip deliberately with np.maximum(d, 0)."
         )
-    diag = np.abs(np.diagonal(arr))
-    if (diag > atol * scale).any():
+    if diag > tol:
         raise InvalidInputError(
-            f"{name} has a non-zero diagonal (max |d_ii| = {float(diag.max()):.3g}); a point is at "
+            f"{name} has a non-zero diagonal (max |d_ii| = {diag:.3g}); a point is at "
             "dissimilarity 0 from itself. Set the diagonal to 0 with np.fill_diagonal(d, 0)."
         )
-    # symmetry: compare upper-triangle tiles with the transposed lower ones (cache friendly,
-    # small temporaries)
-    tile = 512
-    tol = atol * scale
-    for i in range(0, n, tile):
-        i1 = min(n, i + tile)
-        for j in range(i, n, tile):
-            j1 = min(n, j + tile)
-            upper, lower = arr[i:i1, j:j1], arr[j:j1, i:i1].T
-            if not np.array_equal(upper, lower) and np.abs(upper - lower).max() > tol:
-                raise InvalidInputError(
-                    f"{name} is not symmetric (rows {i}..{i1 - 1} differ from the matching "
-                    "columns by more than the tolerance). Symmetrise it, e.g. "
-                    "d = np.minimum(d, d.T), or fix the computation that produced it."
-                )
-    return arr
+    if asym > tol:
+        raise InvalidInputError(
+            f"{name} is not symmetric: max |d_ij - d_ji| = {asym:.3g}, more than the tolerance "
+            f"{tol:.3g}. Symmetrise it, e.g. d = (d + d.T) / 2 or d = np.minimum(d, d.T), or fix "
+            "the computation that produced it."
+        )
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None, allow_none: bool = False) -> int | None:

@@ -5,7 +5,13 @@ from .certify import h1_certificate, undominated_edges
 from .extended import EXTENDED_DIAGRAMS, extended_persistence
 from .graph import LowerStarH0, SuperlevelH0, lower_star_h0, superlevel_h0
 from .h0 import minimum_spanning_tree, rips_h0
-from .memory import available_memory, check_memory, estimate_rips_memory, memory_budget
+from .memory import (
+    available_memory,
+    check_memory,
+    estimate_certificate_memory,
+    estimate_rips_memory,
+    memory_budget,
+)
 from .rips import (
     AUTO_QUANTILES,
     BACKENDS,
@@ -28,6 +34,7 @@ __all__ = [
     "distance_quantile",
     "distance_quantiles",
     "enclosing_radius",
+    "estimate_certificate_memory",
     "estimate_rips_memory",
     "extended_persistence",
     "h1_certificate",

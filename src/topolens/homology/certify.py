@@ -56,7 +56,8 @@ def _torch():
     return torch
 
 
-def undominated_edges(d: np.ndarray, *, k: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+def undominated_edges(d: np.ndarray, *, k: int = 8, max_checked: int | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None:
     """All edges ``(i < j)`` of ``d`` with no strict witness ``w``, exactly.
 
     Parameters
@@ -66,6 +67,10 @@ def undominated_edges(d: np.ndarray, *, k: int = 8) -> tuple[np.ndarray, np.ndar
     k : int
         Nearest neighbours of each endpoint tried first as witnesses (any ``k`` gives the
         exact answer; it only moves work between the two phases).
+    max_checked : int, optional
+        Give up (return None) when more edges than this need the exhaustive ``O(n)`` check
+        (ties everywhere, e.g. all distances equal, make it ``O(n^3)``); counted before any
+        index array is allocated. None: no limit.
 
     Returns
     -------
@@ -78,6 +83,10 @@ def undominated_edges(d: np.ndarray, *, k: int = 8) -> tuple[np.ndarray, np.ndar
         ``n == 2``).
     n_checked : int
         Number of edges that needed the exhaustive check.
+
+    Or None when ``n_checked`` would exceed ``max_checked``. The dense temporaries (about
+    ``2 n^2`` entries of ``d``'s dtype and ``2 n^2`` bytes) are budgeted by
+    :func:`topolens.homology.memory.estimate_certificate_memory`.
     """
     torch = _torch()
     n = d.shape[0]
@@ -110,8 +119,11 @@ def undominated_edges(d: np.ndarray, *, k: int = 8) -> tuple[np.ndarray, np.ndar
         M[u] = g.amin(dim=1)
     M = torch.minimum(M, M.T)
     # w = u or v gives max = d[u, v], never strictly smaller: no special case needed
-    unsettled = torch.triu(M >= D, diagonal=1)
+    unsettled = M >= D
     del M
+    unsettled = torch.triu(unsettled, diagonal=1)
+    if max_checked is not None and int(unsettled.sum()) > max_checked:
+        return None
     ii, jj = torch.nonzero(unsettled, as_tuple=True)
     del unsettled
     m = torch.empty(ii.shape[0], dtype=D.dtype)
@@ -168,13 +180,20 @@ def _edge_codes(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
     return lo * n + hi
 
 
-def h1_certificate(d: np.ndarray, mst_u: np.ndarray, mst_v: np.ndarray, *, k: int = 8) -> H1Certificate:
+def h1_certificate(d: np.ndarray, mst_u: np.ndarray, mst_v: np.ndarray, *, k: int = 8,
+                   max_checked: int | None = None) -> H1Certificate | None:
     """Undominated edges outside the minimum spanning tree ``(mst_u, mst_v)`` of ``d``.
 
-    See the module docstring: no H1 class is born after ``birth_bound``.
+    See the module docstring: no H1 class is born after ``birth_bound``. ``d`` must be
+    exactly symmetric (as :func:`topolens._validation.check_distance_matrix` returns it).
+    None when more than ``max_checked`` edges need the exhaustive check (see
+    :func:`undominated_edges`).
     """
     n = d.shape[0]
-    i, j, length, m, n_checked = undominated_edges(d, k=k)
+    found = undominated_edges(d, k=k, max_checked=max_checked)
+    if found is None:
+        return None
+    i, j, length, m, n_checked = found
     outside = ~np.isin(_edge_codes(i, j, n), _edge_codes(mst_u, mst_v, n))
     bi, bj, bl, bm = i[outside], j[outside], length[outside], m[outside]
     tb = float(bl.max()) if bl.size else -np.inf

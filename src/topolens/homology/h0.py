@@ -90,6 +90,8 @@ def rips_h0(d: np.ndarray, *, return_pairs: bool = False) -> tuple[np.ndarray, n
 def h0_from_mst(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, *,
                 return_pairs: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`rips_h0` from a minimum spanning tree ``(u, v, w)`` computed beforehand."""
+    if n == 0:  # the empty complex has no homology
+        return np.empty((0, 2)), (np.empty((0, 4), np.int64) if return_pairs else None)
     order = np.argsort(w, kind="stable")
     u, v, w = u[order], v[order], w[order]
     dgm = np.zeros((n, 2), dtype=np.float64)

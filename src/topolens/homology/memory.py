@@ -16,7 +16,8 @@ import numpy as np
 
 from ..exceptions import InvalidInputError, MemoryBudgetError
 
-__all__ = ["available_memory", "check_memory", "estimate_rips_memory", "memory_budget"]
+__all__ = ["available_memory", "check_memory", "estimate_certificate_memory", "estimate_rips_memory",
+           "memory_budget"]
 
 #: bytes per matrix entry held while computing: the float32 matrix plus engine copies
 #: (measured up to 13 at n = 4000: the matrix plus validation temporaries)
@@ -66,6 +67,21 @@ def estimate_rips_memory(n: int, max_dim: int, edge_fraction: float = 1.0) -> in
         triangles = edge_fraction**3 * n * (n - 1) * (n - 2) / 6
         total += _BYTES_PER_TRIANGLE_H2 * triangles * (max_dim - 1)
     return int(total)
+
+
+def estimate_certificate_memory(n: int, itemsize: int = 4, *, k: int = 8, max_checked: int | None = None) -> int:
+    """Estimated peak bytes of :func:`topolens.homology.certify.undominated_edges` on ``n`` points
+    (on top of the matrix itself).
+
+    Two dense ``n x n`` matrices of ``itemsize`` (the witness bound ``M`` and its symmetrised
+    copy), two ``n x n`` boolean masks, the row blocks (``2^24`` and ``2^23`` entries), the
+    ``k`` neighbours of each point and the index arrays of up to ``max_checked`` (default
+    ``n^2 / 2``) edges that need the exhaustive check.
+    """
+    entries = float(n) * n
+    checked = entries / 2 if max_checked is None else min(float(max_checked), entries / 2)
+    blocks = (float(1 << 24) + k * float(1 << 23)) * itemsize
+    return int(2 * itemsize * entries + 2 * entries + blocks + 8 * k * n + 40 * checked)
 
 
 _RIPS_HINT = (

@@ -52,12 +52,19 @@ from typing import Any, Literal
 import numpy as np
 
 from .._deps import require
-from .._validation import check_choice, check_distance_matrix, check_int, check_points
+from .._validation import (
+    _as_array,
+    _check_real_dtype,
+    check_choice,
+    check_distance_matrix,
+    check_int,
+    check_points,
+)
 from ..diagrams import PersistenceDiagrams
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
 from .certify import h1_certificate, pilot_deaths
 from .h0 import h0_from_mst, minimum_spanning_tree
-from .memory import check_memory, estimate_rips_memory
+from .memory import check_memory, estimate_certificate_memory, estimate_rips_memory
 
 __all__ = ["AUTO_QUANTILES", "BACKENDS", "CERTIFY_MIN_POINTS", "distance_quantile", "enclosing_radius",
            "rips_persistence"]
@@ -78,11 +85,41 @@ _PILOT_REFINE = 3
 _PILOT_MIN = 30
 #: nearest neighbours tried first as witnesses of domination
 _DOMINATION_K = 8
+#: the certificate's exhaustive O(n) check is done for at most this many edges per point
+_CERT_CHECKED_PER_POINT = 64
 
 
-def enclosing_radius(d: np.ndarray) -> float:
-    """``min_i max_j d[i, j]``: above it the Rips complex is a cone (contractible)."""
-    return float(d.max(axis=1).min())
+def _square(d: Any, name: str = "distance matrix") -> np.ndarray:
+    """``d`` as a real square array, without a copy or a scan (cheap checks for public helpers)."""
+    arr = _as_array(d, name)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ShapeError(f"{name} must be square with shape (n, n), found shape {arr.shape}.")
+    _check_real_dtype(arr, name)
+    return arr
+
+
+def enclosing_radius(d: Any) -> float:
+    """``min_i max_j d[i, j]``: above it the Rips complex is a cone (contractible).
+
+    ``d`` is a square dissimilarity matrix (0 for fewer than two points).
+
+    Raises
+    ------
+    ShapeError
+        If ``d`` is not square.
+    NonFiniteError
+        If a row holds NaN or inf (found through the row maxima, without a scan of its own).
+    """
+    d = _square(d)
+    if d.shape[0] < 2:
+        return 0.0
+    rows = d.max(axis=1)
+    if not np.isfinite(rows).all():
+        raise NonFiniteError(
+            f"distance matrix has NaN or infinite entries in {int((~np.isfinite(rows)).sum())} row(s); "
+            "validate it with rips_persistence or fix the computation that produced it."
+        )
+    return float(rows.min())
 
 
 def distance_quantiles(d: np.ndarray, qs: Any, *, max_exact: int = 20_000_000, seed: int = 0) -> np.ndarray:
@@ -94,25 +131,37 @@ def distance_quantiles(d: np.ndarray, qs: Any, *, max_exact: int = 20_000_000, s
     from ``max_exact`` entries sampled with a fixed seed (an error of order
     ``1 / sqrt(max_exact)`` in the quantile level).
     """
-    qs = np.atleast_1d(np.asarray(qs, dtype=np.float64))
-    if (~np.isfinite(qs) | (qs <= 0) | (qs > 1)).any():
+    try:
+        qs = np.atleast_1d(np.asarray(qs, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"threshold quantiles must be numbers in (0, 1], found {qs!r}.") from exc
+    if qs.ndim != 1 or (~np.isfinite(qs) | (qs <= 0) | (qs > 1)).any():
         raise InvalidInputError(f"threshold quantiles must lie in (0, 1], found {qs.tolist()}.")
+    max_exact = check_int(max_exact, "max_exact", minimum=1)
+    d = _square(d)
     n = d.shape[0]
     m = n * (n - 1) // 2
     if m == 0:
         return np.zeros(len(qs))
     ks = np.clip(np.ceil(qs * m).astype(np.int64) - 1, 0, m - 1)
     if n * n <= max_exact:
-        flat = np.array(d, copy=True).ravel()
+        # float64 copy (at most max_exact entries): the diagonal must be zero for pos = n + 2k
+        flat = np.array(d, dtype=np.float32 if d.dtype == np.float32 else np.float64, copy=True)
+        np.fill_diagonal(flat, 0.0)
+        flat = flat.ravel()
         pos = n + 2 * ks
-        return np.partition(flat, np.unique(pos))[pos].astype(np.float64)
-    rng = np.random.default_rng(seed)
-    i = rng.integers(0, n, size=max_exact)
-    j = rng.integers(0, n - 1, size=max_exact)
-    j = j + (j >= i)
-    vals = d[i, j]
-    pos = np.clip(np.ceil(qs * len(vals)).astype(np.int64) - 1, 0, len(vals) - 1)
-    return np.partition(vals, np.unique(pos))[pos].astype(np.float64)
+        vals, out = flat, np.partition(flat, np.unique(pos))[pos]
+    else:
+        rng = np.random.default_rng(seed)
+        i = rng.integers(0, n, size=max_exact)
+        j = rng.integers(0, n - 1, size=max_exact)
+        j = j + (j >= i)
+        vals = np.asarray(d[i, j], dtype=np.float64)
+        pos = np.clip(np.ceil(qs * len(vals)).astype(np.int64) - 1, 0, len(vals) - 1)
+        out = np.partition(vals, np.unique(pos))[pos]
+    if not np.isfinite(vals).all():  # NaN sorts last and would pass unseen
+        raise NonFiniteError("distance matrix has NaN or infinite entries; its quantiles are undefined.")
+    return out.astype(np.float64)
 
 
 def distance_quantile(d: np.ndarray, q: float, **kwargs: Any) -> float:
@@ -178,8 +227,10 @@ def _higher_gudhi(d: np.ndarray, max_dim: int, t: float, coeff: int, pairs: bool
     if not pairs and max_dim == 1:
         full = _gudhi_full()
         if full is not None:
-            return [np.asarray(full(d, max_dimension=1, max_edge_length=_dense_threshold(d, t),
-                                    homology_coeff_field=coeff)[1], dtype=np.float64).reshape(-1, 2)], None
+            res = full(d, max_dimension=1, max_edge_length=_dense_threshold(d, t), homology_coeff_field=coeff)
+            # the engine lists only the dimensions it reached (none above 0 for n <= 2)
+            h1 = res[1] if len(res) > 1 else np.empty((0, 2))
+            return [np.asarray(h1, dtype=np.float64).reshape(-1, 2)], None
     if not pairs:
         from gudhi.sklearn.rips_persistence import RipsPersistence
 
@@ -187,7 +238,8 @@ def _higher_gudhi(d: np.ndarray, max_dim: int, t: float, coeff: int, pairs: bool
             homology_dimensions=list(range(1, max_dim + 1)), threshold=t,
             input_type="full distance matrix", homology_coeff_field=coeff, n_jobs=1,
         )
-        out = rp.fit_transform([d])[0]
+        out = list(rp.fit_transform([d])[0])
+        out += [np.empty((0, 2))] * (max_dim - len(out))
         return [np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in out], None
     rc = gudhi.RipsComplex(distance_matrix=d, max_edge_length=t)
     st = rc.create_simplex_tree(max_dimension=max_dim + 1)
@@ -225,7 +277,13 @@ def _higher_ripser(d, max_dim, t, coeff, pairs):
         d = coo_matrix((d[i, j].astype(np.float64), (i, j)), shape=d.shape)
         t = float("inf")
     res = ripser.ripser(d, maxdim=max_dim, thresh=t, coeff=coeff, distance_matrix=True)
-    return [np.asarray(res["dgms"][k], dtype=np.float64).reshape(-1, 2) for k in range(1, max_dim + 1)], None
+    return _dims(res["dgms"], max_dim), None
+
+
+def _dims(dgms: Any, max_dim: int) -> list[np.ndarray]:
+    """Dimensions ``1..max_dim`` of an engine's per-dimension list (missing ones empty)."""
+    return [np.asarray(dgms[k] if k < len(dgms) else np.empty((0, 2)), dtype=np.float64).reshape(-1, 2)
+            for k in range(1, max_dim + 1)]
 
 
 def _higher_giotto(d, max_dim, t, coeff, pairs, n_threads=1):
@@ -233,7 +291,7 @@ def _higher_giotto(d, max_dim, t, coeff, pairs, n_threads=1):
     res = gph.ripser_parallel(d, maxdim=max_dim, thresh=t, coeff=coeff, metric="precomputed",
                               n_threads=n_threads, return_generators=pairs)
     if not pairs:
-        return [np.asarray(res["dgms"][k], dtype=np.float64).reshape(-1, 2) for k in range(1, max_dim + 1)], None
+        return _dims(res["dgms"], max_dim), None
     gens = res["gens"]
     return _from_generators(d, max_dim, gens[1], gens[3])
 
@@ -366,16 +424,7 @@ def rips_persistence(
     if threshold_quantile is not None and not isinstance(threshold_quantile, (int, float, np.number)):
         raise InvalidInputError(f"threshold_quantile must be a number in (0, 1]; found {threshold_quantile!r}.")
 
-    if metric == "euclidean":
-        # exact float64 distances: the GEMM formula loses distances far below the data's spread
-        from scipy.spatial.distance import pdist, squareform
-
-        pts = check_points(X)
-        check_memory(estimate_rips_memory(pts.shape[0], 0, 1.0), memory_limit,
-                     what=f"the {pts.shape[0]} x {pts.shape[0]} distance matrix")
-        d = squareform(pdist(pts))
-    else:
-        d = check_distance_matrix(X)
+    d = _input_matrix(X, metric, memory_limit)
     n = d.shape[0]
     r_enc = enclosing_radius(d)
 
@@ -397,10 +446,15 @@ def rips_persistence(
     if metadata:
         meta.update(metadata)
 
-    if max_dim == 0:
+    if max_dim == 0 or n < 3:
+        # fewer than 3 points span no cycle (nor any higher class): H0 is all there is
         t_used = None if mode in ("none", "auto") else float(threshold)  # type: ignore[arg-type]
         meta.update(threshold=t_used, complete=True)
-        return PersistenceDiagrams([dgm0], pairs=None if pairs0 is None else [pairs0], metadata=meta)
+        if mode == "auto":
+            meta["auto_thresholds"] = []
+        empty = [np.empty((0, 2))] * max_dim
+        return PersistenceDiagrams([dgm0, *empty], pairs=None if pairs0 is None else
+                                   [pairs0, *[np.empty((0, 4), np.int64)] * max_dim], metadata=meta)
 
     engine = _ENGINES[backend]
 
@@ -434,10 +488,9 @@ def rips_persistence(
             logger.info("auto threshold %.4g cut %d class(es); raising it", t, n_cut)
         meta["auto_thresholds"] = tried
         t_final = None if full else tried[-1]
-    elif mode == "none" and max_dim == 1 and n >= 3 and (
-        certify is True or (certify == "auto" and n >= CERTIFY_MIN_POINTS and _exactly_symmetric(d))
-    ):
-        dgms, prs, cert_meta = _certified(d, coeff, engine, run, r_enc, mst, return_pairs)
+    elif mode == "none" and max_dim == 1 and (certify is True or (certify == "auto" and n >= CERTIFY_MIN_POINTS)):
+        # validation made d exactly symmetric, as the certificate (which reads both triangles) needs
+        dgms, prs, cert_meta = _certified(d, coeff, engine, run, r_enc, mst, return_pairs, memory_limit)
         meta.update(threshold_mode="certified", certificate=cert_meta)
         t_final, full = None, True
     else:
@@ -457,28 +510,58 @@ def rips_persistence(
     return PersistenceDiagrams(out_d, censored=out_c, pairs=None if prs is None else out_p, metadata=meta)
 
 
-def _exactly_symmetric(d: np.ndarray) -> bool:
-    """True when ``d == d.T`` bit for bit (the certificate reads both triangles)."""
-    n = d.shape[0]
-    step = max(1, (1 << 22) // max(n, 1))
-    # row block [s, e) right of the diagonal block against the column block below it
-    return all(np.array_equal(d[s:s + step, s:], d[s:, s:s + step].T) for s in range(0, n, step))
+def _input_matrix(X: Any, metric: str, memory_limit: Any) -> np.ndarray:
+    """The validated, exactly symmetric distance matrix of :func:`rips_persistence`.
+
+    The dense matrix and its validation are budgeted from the input's shape alone, before
+    anything is converted, copied or even read (a float16 memory map is refused unread).
+    """
+    shape = getattr(X, "shape", None)
+    if shape is None:  # a nested sequence: numpy's copy is no larger than the lists themselves
+        X = _as_array(X, "X")
+        shape = X.shape
+    if len(shape) == 2:
+        n = int(shape[0])
+        what = f"Vietoris-Rips persistence of {n} points (the {n} x {n} distance matrix and its validation)"
+        extra = 8 * n * int(shape[1]) if metric == "euclidean" else 0  # float64 copy of the points
+        check_memory(estimate_rips_memory(n, 0) + extra, memory_limit, what=what)
+    if metric == "euclidean":
+        # exact float64 distances: the GEMM formula loses distances far below the data's spread
+        from scipy.spatial.distance import pdist, squareform
+
+        pts = check_points(X, min_points=0)
+        if pts.shape[0] == 0:
+            return np.zeros((0, 0))
+        return squareform(pdist(pts))
+    return check_distance_matrix(X, min_points=0, memory_limit=memory_limit)
 
 
 def _certified(d: np.ndarray, coeff: int, engine: Any, run: Any, r_enc: float,
-               mst: tuple[np.ndarray, np.ndarray, np.ndarray], return_pairs: bool):
+               mst: tuple[np.ndarray, np.ndarray, np.ndarray], return_pairs: bool,
+               memory_limit: Any = None):
     """H1 of the full filtration from certified threshold runs (see :mod:`.certify`).
 
     Returns (dgms, pairs, metadata). Every threshold tried is at least the birth bound, and a
     run is accepted only when it leaves no class alive: then its diagram is the full one.
+    The certificate's dense temporaries are budgeted before it starts; when ties leave too
+    many edges for its exhaustive check it is skipped (a full run, ``info["skipped"]``).
     """
     mu, mv, _ = mst
-    cert = h1_certificate(d, mu, mv, k=_DOMINATION_K)
+    n = d.shape[0]
+    max_checked = _CERT_CHECKED_PER_POINT * n + 10_000
+    check_memory(estimate_certificate_memory(n, d.dtype.itemsize, max_checked=max_checked), memory_limit,
+                 what=f"the H1 certificate of {n} points (threshold=None, certify)",
+                 hint="Sample fewer points, or pass a threshold (threshold='auto' or a value) "
+                      "instead of the full diagram")
+    cert = h1_certificate(d, mu, mv, k=_DOMINATION_K, max_checked=max_checked)
+    if cert is None:  # ties everywhere: the check would cost O(n^3); the full run is exact too
+        logger.info("H1 certificate skipped: more than %d edges to check exhaustively", max_checked)
+        dgms, prs, _ = run(None)
+        return dgms, prs, {"skipped": "too many tied edges to check", "thresholds": [None]}
     info: dict[str, Any] = cert.summary()
     if cert.i.size == 0:  # every edge outside the tree is dominated: H1 is empty at every scale
         info.update(pilot_estimate=None, thresholds=[])
         return ([np.empty((0, 2))], [np.empty((0, 4), np.int64)] if return_pairs else None, info)
-    n = d.shape[0]
     # pilots of at most n / 8 points (n / 4 for the bigger ones): each costs a small fraction
     # of the run they save, also on data whose every point carries many bars
     size = min(_PILOT_SIZE, max(n // 8, _PILOT_MIN))

@@ -98,13 +98,20 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backen
         (from duplicate points) are dropped, whatever the backend. For a batch, a list of
         such lists.
     """
+    if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or max_dim < 0:
+        raise InvalidInputError(f"max_dim must be an integer >= 0 (0: H0 only); got {max_dim!r}.")
+    max_dim = int(max_dim)
+    _pairing_backend(backend, max_dim)  # refuse a bad backend before any work
     if isinstance(x, (list, tuple)) or (isinstance(x, torch.Tensor) and x.ndim == 3 and metric == "euclidean"):
         return [rips_diagrams(xi, max_dim=max_dim, metric=metric, backend=backend) for xi in x]
-    d = distance_matrix(x, metric)
+    d = distance_matrix(_real_tensor(x), metric)
     if not torch.isfinite(d).all():
         raise NonFiniteError("the distances (or points) contain NaN or inf; check what produced them.")
+    dn = d.detach().cpu().double().numpy()
+    if metric == "precomputed":
+        d, dn = _symmetrised(d, dn)
     # distances built here from points are symmetric with a zero diagonal by construction
-    pairs = _rips_pairs(d.detach().cpu().double().numpy(), max_dim, backend, validate=metric == "precomputed")
+    pairs = _rips_pairs(dn, max_dim, backend, validate=False)
     out = []
     for k in range(max_dim + 1):
         p = torch.as_tensor(pairs[k], device=d.device)
@@ -122,11 +129,39 @@ def rips_diagrams(x: Any, *, max_dim: int = 1, metric: str = "euclidean", backen
     return out
 
 
+def _real_tensor(x: Any) -> Any:
+    """``x`` with a real floating dtype: complex and boolean tensors refused, integers promoted."""
+    if isinstance(x, torch.Tensor):
+        if x.is_complex() or x.dtype == torch.bool:
+            raise InvalidInputError(
+                f"x must hold real numbers; got a {x.dtype} tensor. Pass x.real, x.abs() or x.float() "
+                "explicitly if that is what you mean."
+            )
+        if not x.is_floating_point():
+            return x.to(torch.get_default_dtype())
+    return x
+
+
+def _symmetrised(d: Any, dn: np.ndarray) -> tuple[Any, np.ndarray]:
+    """Validate a precomputed distance tensor; within the tolerance, repair it the way
+    :func:`topolens._validation.check_distance_matrix` does, in the live tensor too (so the
+    gathered values are those of the matrix the pairing saw, with symmetric gradients)."""
+    from .._validation import check_distance_matrix
+
+    fixed = check_distance_matrix(dn, name="precomputed distance matrix x", min_points=0)
+    if fixed is dn:
+        return d, dn
+    sym = (0.5 * (d + d.T)).clamp(min=0)
+    return sym - torch.diag_embed(torch.diagonal(sym)), fixed
+
+
 def _rips_pairs(d: np.ndarray, max_dim: int, backend: str = "auto", *, validate: bool = True) -> list[np.ndarray]:
     """Critical edges ``[b_u, b_v, d_u, d_v]`` of the Rips classes of each dimension ``0..max_dim``."""
     from ..homology import rips_persistence
 
     engine = _pairing_backend(backend, max_dim)
+    if d.shape[0] < 3 and engine == "giotto":  # no cycles; rips_persistence answers without an engine
+        engine = "gudhi"
     if engine == "giotto":
         return _giotto_pairs(d, max_dim, validate=validate)
     # rips_persistence validates the matrix (symmetric, zero diagonal) instead of guessing
