@@ -45,8 +45,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,19 @@ from ..exceptions import ConfigError
 __all__ = [
     "DATASETS",
     "HYPERPARAMETERS",
+    "MAX_CONFIGS",
     "Grid",
     "ModelConfig",
     "load_grid",
 ]
 
 DATASETS = ("mnist", "fashion_mnist", "mnist_sample")
+
+#: the most configs :meth:`Grid.configs` expands into a list (a zoo of more models than this
+#: would take years to train; :meth:`Grid.iter_configs` streams any number)
+MAX_CONFIGS = 100_000
+#: largest population rng.choice draws from without replacement (int64 indices)
+_INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -247,36 +255,78 @@ class Grid:
         return d
 
     @property
+    def n_combinations(self) -> int:
+        """Size of the Cartesian product of the candidate values (a Python int: no overflow)."""
+        return math.prod(len(v) for v in self.hyperparameters.values())
+
+    @property
     def size(self) -> int:
         """Number of configs :meth:`configs` yields."""
         if self.sampling == "random":
             return int(self.n_models)  # type: ignore[arg-type]
-        return int(np.prod([len(v) for v in self.hyperparameters.values()], dtype=np.int64))
+        return self.n_combinations
 
-    def configs(self) -> list[ModelConfig]:
+    def iter_configs(self) -> Iterator[ModelConfig]:
+        """The Cartesian product's configs one at a time (``sampling: grid``; constant memory)."""
+        names = list(self.hyperparameters)
+        for combo in itertools.product(*(self.hyperparameters[n] for n in names)):
+            yield ModelConfig(**dict(zip(names, combo, strict=True)))
+
+    def configs(self, max_configs: int = MAX_CONFIGS) -> list[ModelConfig]:
         """The model configs, in a deterministic order.
 
         ``sampling: grid`` gives the Cartesian product (last hyperparameter varying fastest,
         in the canonical order of :data:`HYPERPARAMETERS`). ``sampling: random`` draws
         ``n_models`` distinct configs uniformly from the product with ``seed``, returned in
         product order; asking for more than the product holds raises :class:`ConfigError`.
+
+        Parameters
+        ----------
+        max_configs : int
+            Refuse (:class:`ConfigError`, before expanding anything) to return more configs
+            than this; :meth:`iter_configs` streams a product of any size.
         """
-        names = list(self.hyperparameters)
-        pools = [self.hyperparameters[n] for n in names]
-        total = int(np.prod([len(p) for p in pools], dtype=np.int64))
+        total = self.n_combinations
+        n = total if self.sampling == "grid" else int(self.n_models)  # type: ignore[arg-type]
+        if n > max_configs:
+            what = (f"the grid expands to {total:,} configs ({' x '.join(str(len(v)) for v in self.hyperparameters.values())})"
+                    if self.sampling == "grid" else f"n_models={n:,}")
+            raise ConfigError(
+                f"{what}, more than the {max_configs:,} models a zoo can hold. Use fewer values "
+                "per hyperparameter, or sampling: random with a smaller n_models to draw a "
+                "subset of the grid."
+            )
         if self.sampling == "grid":
-            combos = list(itertools.product(*pools))
-        else:
-            n = int(self.n_models)  # type: ignore[arg-type]
-            if n > total:
-                raise ConfigError(f"n_models={n} exceeds the {total} distinct configs of the grid; "
-                                  "lower n_models or add values.")
-            rng = np.random.default_rng(self.seed)
-            flat = np.sort(rng.choice(total, size=n, replace=False))
-            shape = [len(p) for p in pools]
-            combos = [tuple(pools[j][i] for j, i in enumerate(np.unravel_index(k, shape)))
-                      for k in flat]
-        return [ModelConfig(**dict(zip(names, c, strict=True))) for c in combos]
+            return list(self.iter_configs())
+        if n > total:
+            raise ConfigError(f"n_models={n} exceeds the {total} distinct configs of the grid; "
+                              "lower n_models or add values.")
+        return [self._config_at(k) for k in self._random_indices(n, total)]
+
+    def _config_at(self, index: int) -> ModelConfig:
+        """The config at position ``index`` of the Cartesian product (Python ints)."""
+        names = list(self.hyperparameters)
+        picked: dict[str, Any] = {}
+        for name in reversed(names):  # the last hyperparameter varies fastest
+            pool = self.hyperparameters[name]
+            index, i = divmod(index, len(pool))
+            picked[name] = pool[i]
+        return ModelConfig(**{n: picked[n] for n in names})
+
+    def _random_indices(self, n: int, total: int) -> list[int]:
+        """``n`` distinct product positions drawn uniformly with :attr:`seed`, sorted."""
+        rng = np.random.default_rng(self.seed)
+        if total <= _INT64_MAX:
+            return [int(k) for k in np.sort(rng.choice(total, size=n, replace=False))]
+        # beyond int64: one uniform index per hyperparameter gives a uniform product position
+        sizes = [len(v) for v in self.hyperparameters.values()]
+        chosen: set[int] = set()
+        while len(chosen) < n:
+            k = 0
+            for size in sizes:
+                k = k * size + int(rng.integers(size))
+            chosen.add(k)
+        return sorted(chosen)
 
 
 def load_grid(path_or_dict: str | os.PathLike | Mapping[str, Any]) -> Grid:
@@ -285,14 +335,13 @@ def load_grid(path_or_dict: str | os.PathLike | Mapping[str, Any]) -> Grid:
     Raises
     ------
     ConfigError
-        Unknown keys, wrong types or values, or a file that does not parse.
-    FileNotFoundError
-        If the file does not exist.
+        Unknown keys, wrong types or values, or a file that does not parse; also for
+        a missing file, a folder, or a file that is not UTF-8 text.
     """
     if isinstance(path_or_dict, Mapping):
         return Grid.from_dict(path_or_dict)
     path = Path(path_or_dict)
-    text = path.read_text(encoding="utf-8")
+    text = _read_grid_text(path)
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
@@ -307,3 +356,23 @@ def load_grid(path_or_dict: str | os.PathLike | Mapping[str, Any]) -> Grid:
         return Grid.from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _read_grid_text(path: Path) -> str:
+    """The text of a grid file, with a :class:`ConfigError` for every way reading it fails."""
+    hint = "Give the path of a .yaml/.yml or .json grid file (schema: topolens.zoo.grid)."
+    if not path.exists():
+        raise ConfigError(f"The grid file {path} does not exist. {hint}")
+    if path.is_dir():
+        raise ConfigError(f"The grid file {path} is a folder. {hint}")
+    try:
+        size = path.stat().st_size
+        if size > 1 << 20:
+            raise ConfigError(f"The grid file {path} is {size:,} bytes; a grid is a short YAML/JSON "
+                              f"text (at most 1 MiB). {hint}")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"The grid file {path} is not UTF-8 text (byte {exc.start}: "
+                          f"{exc.reason}). {hint}") from None
+    except OSError as exc:
+        raise ConfigError(f"Could not read the grid file {path}: {exc.strerror or exc}. {hint}") from None

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import atomic_write_bytes, atomic_write_text
-from .._parallel import run_jobs
+from .._io import atomic_write_bytes, atomic_write_text, safe_torch_load, sha256_file
+from .._parallel import check_n_jobs, run_jobs
 from ..exceptions import ConfigError, CorruptRecordError, TopolensWarning, UntrustedCheckpointError
 from .grid import HYPERPARAMETERS, Grid, ModelConfig, load_grid
-from .train import ZooData, build_model, load_zoo_data, train_model
+from .train import ZooData, build_model, check_model_memory, load_zoo_data, train_model
 
 __all__ = ["ModelRecord", "Zoo", "train_zoo"]
 
@@ -51,11 +51,7 @@ _METRICS = ("train_accuracy", "train_loss", "train_accuracy_clean", "test_accura
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 @dataclass(frozen=True)
@@ -85,16 +81,15 @@ class ModelRecord:
 
     def load_states(self) -> dict[str, dict[str, torch.Tensor]]:
         """``{"initial": state_dict, "final": state_dict}``, read with ``weights_only=True``."""
-        try:
-            states = torch.load(self.weights_path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
+        if not self.weights_path.is_file():
             raise CorruptRecordError(f"{self.weights_path}: weights file missing; delete "
-                                     f"{self.path} and rerun 'topolens zoo train' to retrain it.") from None
-        except Exception as exc:
-            raise UntrustedCheckpointError(
-                f"{self.weights_path} could not be loaded with torch.load(weights_only=True): "
-                f"{exc}. A zoo stores plain state dicts only; delete {self.path} and retrain it."
-            ) from exc
+                                     f"{self.path} and rerun 'topolens zoo train' to retrain it.")
+        try:
+            states = safe_torch_load(self.weights_path, what="zoo weights file",
+                                     corrupt_error=CorruptRecordError)
+        except UntrustedCheckpointError as exc:
+            raise UntrustedCheckpointError(f"{exc} A zoo stores plain state dicts only; delete "
+                                           f"{self.path} and retrain it.") from None
         if not isinstance(states, dict) or set(states) != {"initial", "final"}:
             raise CorruptRecordError(f"{self.weights_path}: expected a dict with 'initial' and "
                                      "'final' state dicts.")
@@ -317,6 +312,15 @@ def _train_one(config_dict: dict[str, Any], zoo_dir: str, dataset: str, root: st
     return config.model_id, outcome.metrics["seconds"]
 
 
+def _remove_partial_files(folder: Path) -> None:
+    """Delete temporary files a killed run left in a model folder (never a finished file)."""
+    if not folder.is_dir():
+        return
+    for tmp in folder.glob(".*.tmp"):
+        if tmp.name.startswith((".weights.pt.", ".record.json.")) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+
+
 def train_zoo(
     grid: Grid | str | os.PathLike | dict[str, Any],
     out: str | os.PathLike,
@@ -349,9 +353,24 @@ def train_zoo(
     -------
     Zoo
         The zoo as loaded (validated) after training.
+
+    Raises
+    ------
+    InvalidInputError
+        ``n_jobs`` is 0 or below -1.
+    ConfigError
+        A bad grid, a grid of more than :data:`~topolens.zoo.grid.MAX_CONFIGS` configs, or
+        ``out`` is a file or a zoo on other data.
+    MemoryBudgetError
+        A model (times the parallel workers) would not fit in memory; refused before any
+        training.
     """
+    check_n_jobs(n_jobs)
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    candidates = grid.configs() if configs is None else list(configs)  # refuses huge grids
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"The zoo folder {out} is a file; give a new or existing zoo folder.")
     manifest = out / "zoo.json"
     if manifest.exists():
         old = _read_manifest(out)
@@ -361,8 +380,9 @@ def train_zoo(
     atomic_write_text(manifest, json.dumps({"format": FORMAT, "version": VERSION,
                                             "grid": grid.to_dict(), "updated": _now()}, indent=1))
     todo = []
-    for config in (grid.configs() if configs is None else configs):
+    for config in candidates:
         folder = out / "models" / config.model_id
+        _remove_partial_files(folder)
         if (folder / "record.json").exists():
             try:
                 read_record(folder)
@@ -372,7 +392,10 @@ def train_zoo(
         todo.append(config)
     todo = list({c.model_id: c for c in todo}.values())
     logger.info("zoo %s: %d models to train, %d already done", out, len(todo),
-                (grid.size if configs is None else len(configs)) - len(todo))
+                len(candidates) - len(todo))
+    workers = min(len(todo), (os.cpu_count() or 1) if n_jobs == -1 else n_jobs)
+    for config in todo:  # refuse a model too large before training any
+        check_model_memory(config, copies=max(workers, 1))
     if todo:
         root_s = None if root is None else str(root)
         load_zoo_data(grid.dataset, root_s, grid.n_test)  # fail early if the data is missing

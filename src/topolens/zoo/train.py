@@ -29,13 +29,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..exceptions import ConfigError, InvalidInputError
+from ..exceptions import ConfigError, InvalidInputError, MemoryBudgetError
 from .grid import DATASETS, ModelConfig
 
 __all__ = [
     "TrainOutcome",
     "ZooData",
     "build_model",
+    "check_model_memory",
+    "estimate_model_memory",
     "evaluate_model",
     "load_zoo_data",
     "train_model",
@@ -122,8 +124,76 @@ def training_subset(config: ModelConfig, labels: Any) -> tuple[np.ndarray, np.nd
     return idx.astype(np.int64), used
 
 
+def _layer_sizes(config: ModelConfig, image_size: int, in_channels: int) -> tuple[int, int]:
+    """(parameters and buffers, activations per input) of ``config``'s network, as Python ints."""
+    w, bn = config.width, 4 * config.width if config.batch_norm else 0
+    if config.architecture == "mlp":
+        fan_in = in_channels * image_size * image_size
+        params = fan_in * w + w + (config.depth - 1) * (w * w + w) + config.depth * bn
+        acts = fan_in + config.depth * w * 4
+        fan_in = w
+    else:
+        side, ch, params, acts = image_size, in_channels, 0, in_channels * image_size**2
+        for _ in range(config.depth):
+            params += ch * w * 9 + w + bn
+            acts += 4 * w * side * side
+            side, ch = max(side // 2, 1), w
+        params += ch * side * side * w + w
+        acts += 2 * w
+        fan_in = w
+    params += fan_in * N_CLASSES + N_CLASSES
+    return params, acts + N_CLASSES
+
+
+def estimate_model_memory(config: ModelConfig, image_size: int = 28, in_channels: int = 1, *,
+                          training: bool = True, eval_batch: int = 2000) -> int:
+    """Estimated peak bytes of building (and training) ``config``'s network.
+
+    Training holds float32 weights, gradients, up to two optimiser states, the initial and
+    final copies kept for the zoo and the serialised checkpoint (8 copies of the weights),
+    plus the activations of a training batch (with their gradients) or of an evaluation
+    batch, whichever is larger. Without ``training``: the weights alone.
+    """
+    params, acts = _layer_sizes(config, image_size, in_channels)
+    if not training:
+        return 4 * params
+    return 4 * (8 * params + max(2 * config.batch_size * acts, eval_batch * acts))
+
+
+def check_model_memory(config: ModelConfig, image_size: int = 28, in_channels: int = 1, *,
+                       training: bool = True, copies: int = 1, limit: Any = "auto") -> None:
+    """Refuse (:class:`~topolens.MemoryBudgetError`) a network too large to build or train.
+
+    ``copies`` models at once (parallel workers) must fit ``limit`` (bytes, ``"auto"``: 80%
+    of the available memory, None: no check). Checked before anything is allocated.
+    """
+    from ..homology.memory import memory_budget
+
+    budget = memory_budget(limit)
+    need = copies * estimate_model_memory(config, image_size, in_channels, training=training)
+    if budget is None or need <= budget:
+        return
+    params, _ = _layer_sizes(config, image_size, in_channels)
+    many = f"{copies} models at once (--jobs), each" if copies > 1 else "one model"
+    raise MemoryBudgetError(
+        f"{'training' if training else 'building'} the {config.architecture} of depth "
+        f"{config.depth} and width {config.width:,} ({params:,} parameters; {many}) needs an "
+        f"estimated {need / 2**30:,.2f} GiB, more than the {budget / 2**30:,.2f} GiB available. "
+        "Use smaller widths or depths in the grid" + (" or fewer --jobs." if copies > 1 else ".")
+    )
+
+
 def build_model(config: ModelConfig, image_size: int = 28, in_channels: int = 1) -> nn.Module:
-    """The untrained network of ``config``, initialised from ``config.seed``."""
+    """The untrained network of ``config``, initialised from ``config.seed``.
+
+    Raises
+    ------
+    MemoryBudgetError
+        If its weights alone would not fit the available memory (checked before building).
+    ConfigError
+        A CNN too deep for the image size.
+    """
+    check_model_memory(config, image_size, in_channels, training=False)
     torch.manual_seed(config.seed)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     w = config.width
@@ -218,6 +288,7 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
         criterion), else after ``epochs``.
     """
     t0 = time.perf_counter()
+    check_model_memory(config, data.x_train.shape[-1], data.x_train.shape[1])
     idx, y_used = training_subset(config, data.y_train.numpy())
     x = data.x_train[torch.from_numpy(idx)]
     y = torch.from_numpy(y_used)
