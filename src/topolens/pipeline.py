@@ -26,12 +26,125 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class AnalysisResult:
-    """What :func:`analyze` and :func:`run_demo` produce."""
+    """What :func:`analyze` and :func:`run_demo` produce.
+
+    ``info`` holds what the report's provenance table shows (accuracy, times, versions...);
+    ``warnings`` the messages of the report's warning boxes (also logged).
+    """
 
     activations: Activations
     diagrams: ActivationDiagrams
     report_path: Path | None
     info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+#: Accuracy below this multiple of chance (1 / number of classes) is "near chance".
+NEAR_CHANCE_FACTOR = 1.5
+#: Accuracy more than this far below the expected (training) accuracy gets a warning.
+ACCURACY_DROP = 0.10
+_NORMALIZE_HINT = (
+    "The likely cause is missing input normalisation: the model was trained on transformed "
+    "inputs (e.g. normalised with the training mean and std) but was given raw ones. Pass the "
+    "same transform as in training: --normalize MEAN STD or --transform module:function on the "
+    "command line, transform= in the Python API. Other causes: the wrong weights file, or "
+    "labels coded differently from the model's outputs."
+)
+
+
+def model_accuracy(labels: Any, predictions: Any) -> dict[str, Any] | None:
+    """The model's accuracy on the recorded inputs, or None when it cannot be computed.
+
+    Parameters
+    ----------
+    labels, predictions : array-like (n_inputs,) or None
+        True classes and the model's predicted classes (argmax of its output), same coding.
+
+    Returns
+    -------
+    dict or None
+        ``accuracy``, ``n_correct``, ``n_inputs``, ``n_classes`` (distinct labels) and
+        ``chance`` (1 / n_classes); None when either array is missing, their lengths differ or
+        the labels are not integer class codes.
+    """
+    if labels is None or predictions is None:
+        return None
+    y = np.asarray(labels).reshape(-1)
+    pred = np.asarray(predictions).reshape(-1)
+    if y.size == 0 or y.size != pred.size or y.dtype.kind not in "iub" or pred.dtype.kind not in "iub":
+        return None
+    n_correct = int(np.count_nonzero(y == pred))
+    n_classes = int(np.unique(y).size)
+    return {"accuracy": n_correct / y.size, "n_correct": n_correct, "n_inputs": int(y.size),
+            "n_classes": n_classes, "chance": 1.0 / max(n_classes, 1)}
+
+
+def _parse_accuracy(value: Any) -> float | None:
+    """``0.99``, ``"0.99"``, ``"99%"`` or ``"99"`` -> 0.99; None for anything else."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    pct = text.endswith("%")
+    try:
+        v = float(text.rstrip("%").strip())
+    except ValueError:
+        return None
+    if not np.isfinite(v) or v < 0:
+        return None
+    v = v / 100.0 if pct or v > 1.0 else v
+    return v if v <= 1.0 else None
+
+
+def accuracy_warnings(acc: dict[str, Any] | None, expected: float | None = None) -> list[str]:
+    """Warnings for an accuracy near chance or far below the expected (training) accuracy.
+
+    Parameters
+    ----------
+    acc : dict or None
+        From :func:`model_accuracy`.
+    expected : float, optional
+        The accuracy the model should have (e.g. its training accuracy), in [0, 1].
+
+    Returns
+    -------
+    list of str
+        Empty when the accuracy looks right (or is unknown). Near chance means below
+        ``NEAR_CHANCE_FACTOR`` x 1 / n_classes (with at least 2 classes); far below means
+        more than ``ACCURACY_DROP`` under ``expected``.
+    """
+    if acc is None:
+        return []
+    a, k = acc["accuracy"], acc["n_classes"]
+    out = []
+    if k >= 2 and a < NEAR_CHANCE_FACTOR * acc["chance"]:
+        out.append(f"The model's accuracy on the recorded inputs is {a:.3f}, near chance "
+                   f"(1/{k} = {acc['chance']:.3f} for {k} classes): the topology below is that of "
+                   f"a model that does not recognise these inputs. {_NORMALIZE_HINT}")
+    if expected is not None and expected - a > ACCURACY_DROP:
+        out.append(f"The model's accuracy on the recorded inputs is {a:.3f}, "
+                   f"{100 * (expected - a):.0f} points below the expected (training) accuracy "
+                   f"{expected:.3f}. {_NORMALIZE_HINT}")
+    return out
+
+
+def _accuracy_text(acc: dict[str, Any] | None, labels: Any, predictions: Any) -> str:
+    if acc is not None:
+        return (f"{acc['accuracy']:.4f} ({acc['n_correct']} of {acc['n_inputs']} recorded inputs; "
+                f"{acc['n_classes']} classes, chance {acc['chance']:.3f})")
+    if labels is None:
+        return "not available: the inputs have no labels"
+    if predictions is None:
+        return "not available: no predictions recorded (the model's output was not kept)"
+    return "not available: labels and predictions do not match (length or type)"
+
+
+def _versions() -> dict[str, str]:
+    import torch
+
+    dev = "cuda (" + torch.cuda.get_device_name(0) + ")" if torch.cuda.is_available() else "cpu"
+    return {"topolens version": __version__, "torch version": torch.__version__,
+            "numpy version": np.__version__, "python version": platform.python_version(),
+            "platform": platform.platform(terse=True), "compute device": dev}
 
 
 def analyze_activations(
@@ -52,6 +165,9 @@ def analyze_activations(
     info: dict[str, Any] | None = None,
     extra_sections: Any = None,
     pre_sections: Any = None,
+    provenance: dict[str, Any] | None = None,
+    predictions: Any = None,
+    expected_accuracy: float | None = None,
 ) -> AnalysisResult:
     """Activation persistence of recorded activations and a self-contained HTML report.
 
@@ -65,14 +181,41 @@ def analyze_activations(
         Also analyse all layers' neurons together (Ballester et al.'s "all neurons").
     n_inputs, n_neurons, n_resamples, max_dim, threshold, neuron_sampling, seed, device
         See :func:`topolens.topology.activation_persistence`.
+    info : dict, optional
+        More rows for the report's provenance table (e.g. ``{"model": ...}``).
     extra_sections : callable, optional
         ``f(report)`` adding sections after the activation-topology section.
     pre_sections : callable, optional
         ``f(report)`` adding sections before it (e.g. how the model was trained).
+    provenance : dict, optional
+        Display strings shown first in the provenance table: ``weights``, ``weights sha256``,
+        ``data``, ``split``, ``expected accuracy`` (``"0.99"`` or ``"99%"``: a warning is shown
+        when the accuracy on the recorded inputs is more than 10 points below it)...
+    predictions : array-like (n_inputs,), optional
+        The model's predicted classes of the recorded inputs (default:
+        ``activations.predictions``), compared with ``activations.labels`` for the accuracy.
+    expected_accuracy : float, optional
+        The training accuracy, when known (overrides ``provenance["expected accuracy"]``).
+
+    Returns
+    -------
+    AnalysisResult
+        ``info`` has the accuracy (``"accuracy on recorded inputs"``) and the wall times;
+        ``warnings`` the accuracy warnings (near chance, far below the expected accuracy),
+        which are also logged and shown in the report.
     """
     kw = dict(n_inputs=n_inputs, n_neurons=n_neurons, n_resamples=n_resamples, max_dim=max_dim,
               threshold=threshold, neuron_sampling=neuron_sampling, seed=seed, device=device,
               progress=progress)
+    provenance = {str(k): v for k, v in (provenance or {}).items()}
+    if predictions is None:
+        predictions = getattr(activations, "predictions", None)
+    acc = model_accuracy(activations.labels, predictions)
+    if expected_accuracy is None:
+        expected_accuracy = _parse_accuracy(provenance.get("expected accuracy"))
+    warnings = accuracy_warnings(acc, expected_accuracy)
+    for w in warnings:
+        logger.warning("%s", w)
     t0 = time.perf_counter()
     result = activation_persistence(activations, group="layer", **kw)
     if include_all and len(activations) > 1:
@@ -81,57 +224,127 @@ def analyze_activations(
             getattr(result, store).update(getattr(allres, store))
     info = dict(info or {})
     info["persistence seconds"] = round(time.perf_counter() - t0, 2)
+    if acc is not None:
+        info["accuracy on recorded inputs"] = round(acc["accuracy"], 4)
     logger.info("activation persistence done in %.1f s", info["persistence seconds"])
     report_path = None
     if out is not None:
-        report_path = _write_report(activations, result, Path(out), title, info, extra_sections,
+        facts = _Provenance(provenance, info, acc, _accuracy_text(acc, activations.labels, predictions),
+                            expected_accuracy, warnings)
+        report_path = _write_report(activations, result, Path(out), title, facts, extra_sections,
                                     pre_sections)
-    return AnalysisResult(activations, result, report_path, info)
+    return AnalysisResult(activations, result, report_path, info, warnings)
+
+
+@dataclass
+class _Provenance:
+    """What the report's first section states about the run."""
+
+    given: dict[str, Any]
+    info: dict[str, Any]
+    accuracy: dict[str, Any] | None
+    accuracy_text: str
+    expected: float | None
+    warnings: list[str]
+
+    def rows(self, activations: Activations) -> dict[str, Any]:
+        rows: dict[str, Any] = dict(self.given)
+        for k, v in self.info.items():
+            if k in ("persistence seconds", "accuracy on recorded inputs") or k.endswith(" seconds"):
+                continue  # times are listed together below
+            rows.setdefault(k, v)
+        rows.setdefault("inputs recorded", activations.n_inputs)
+        rows["layers"] = ", ".join(activations) or "none"
+        rows["accuracy on recorded inputs"] = self.accuracy_text
+        if self.expected is not None:
+            rows["expected accuracy"] = f"{self.expected:.4f}"
+        return rows
+
+
+def _layer_table(activations: Activations) -> Any:
+    from .report import Table
+
+    rows = [[name, str(tuple(activations.shapes.get(name, ()))) if activations.shapes.get(name) else
+             "not recorded", int(activations[name].shape[1])] for name in activations]
+    if len(activations) > 1:
+        rows.append(["all", "all recorded layers' neurons together",
+                     int(sum(activations[n].shape[1] for n in activations))])
+    return Table(rows, ["layer", "output shape (per input)", "neurons"], caption="Recorded layers")
 
 
 def _write_report(activations: Activations, result: ActivationDiagrams, out: Path, title: str,
-                  info: dict[str, Any], extra_sections: Any, pre_sections: Any = None) -> Path:
-    import torch
+                  facts: _Provenance, extra_sections: Any, pre_sections: Any = None) -> Path:
+    from .report import Callout, KeyValue, Report, add_activation_topology_section
+    from .report.sections import HOW_TO_READ, display_parameters
 
-    from .report import KeyValue, Report, add_activation_topology_section
-
+    t_report = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     for group, dgs in result.diagrams.items():
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in group)
         for r, dg in enumerate(dgs):
             dg.save(out / "diagrams" / f"{safe}_resample{r}.npz")
     rep = Report(title, subtitle="Topological analysis of a neural network's activations",
-                 parameters=result.params)
-    env = {"topolens": __version__, "torch": torch.__version__, "python": platform.python_version(),
-           "device": "cuda" if torch.cuda.is_available() else "cpu"}
-    rep.add_section("Run", [KeyValue({**info, **env}, caption="Run information")],
-                    intro="What was analysed and how long it took.")
+                 parameters=display_parameters(result.params))
+    prov = KeyValue({}, caption="Provenance")  # filled at the end, when every time is known
+    run = rep.add_section("Run and provenance", [], intro="What was analysed, how well the model "
+                          "does on the recorded inputs, and how long each part took.",
+                          how_to_read=HOW_TO_READ["run"])
+    for w in facts.warnings:
+        run.add(Callout(w, title="Warning: the model's accuracy on the recorded inputs is suspicious"))
+    run.add(prov, _layer_table(activations))
     if pre_sections is not None:
         pre_sections(rep)
     layer_info = {name: f"output shape {tuple(activations.shapes.get(name, ()))}, "
                         f"{activations[name].shape[1]} neurons" for name in activations}
     layer_info["all"] = "all recorded layers' neurons together"
-    add_activation_topology_section(rep, result, layer_info=layer_info)
+    add_activation_topology_section(rep, result, layer_info=layer_info,
+                                    seconds=facts.info.get("persistence seconds"))
     if extra_sections is not None:
         extra_sections(rep)
+    times = _times(rep, facts.info, time.perf_counter() - t_report)
+    prov.items.update({**facts.rows(activations), **times, **_versions()})
     path = rep.write(out / "report.html")
     logger.info("report written to %s", path)
     return path
 
 
+def _times(rep: Any, info: dict[str, Any], report_seconds: float) -> dict[str, str]:
+    """Wall time per part (recording, each section that says how long it took, the report
+    itself) and their total."""
+    from .report.html import _seconds
+
+    parts: dict[str, float] = {}
+    for key in ("recording seconds", "training seconds"):
+        if isinstance(info.get(key), (int, float)):
+            parts[key.replace(" seconds", "")] = float(info[key])
+    for sec in rep.sections:
+        if sec.seconds is not None:
+            parts[sec.title] = float(sec.seconds)
+    parts["figures and report"] = report_seconds
+    out = {f"wall time: {k}": _seconds(v) for k, v in parts.items()}
+    out["wall time: total"] = _seconds(sum(parts.values()))
+    return out
+
+
 def analyze(model: Any, data: Any, *, layers: Any = None, reduce: str = "flatten",
             batch_size: int = 256, max_inputs: int | None = None, store: str | Path | None = None,
-            **kwargs: Any) -> AnalysisResult:
+            transform: Any = None, **kwargs: Any) -> AnalysisResult:
     """Record ``model``'s activations on ``data`` and run :func:`analyze_activations`.
 
-    ``layers``, ``reduce``, ``batch_size``, ``max_inputs`` and ``store`` go to
-    :func:`topolens.record_activations`; everything else to :func:`analyze_activations`.
+    ``layers``, ``reduce``, ``batch_size``, ``max_inputs``, ``store`` and ``transform`` (a
+    callable applied to each input batch before the model, e.g. the training normalisation)
+    go to :func:`topolens.record_activations`; everything else (``provenance=`` included) to
+    :func:`analyze_activations`.
     """
     progress = kwargs.get("progress", True)
+    extra = {} if transform is None else {"transform": transform}
+    t0 = time.perf_counter()
     acts = record_activations(model, data, layers, batch_size=batch_size, reduce=reduce,
-                              max_inputs=max_inputs, store=store, progress=progress)
+                              max_inputs=max_inputs, store=store, progress=progress, **extra)
     info = {"model": type(model).__name__, "inputs recorded": acts.n_inputs,
-            "layers": ", ".join(acts), **kwargs.pop("info", {})}
+            "input transform": ("none" if transform is None
+                                else getattr(transform, "__name__", None) or repr(transform)),
+            "recording seconds": round(time.perf_counter() - t0, 2), **kwargs.pop("info", {})}
     return analyze_activations(acts, info=info, **kwargs)
 
 
@@ -146,6 +359,8 @@ class MapperRun:
     explorer_path: Path | None = None
     files: list[Path] = field(default_factory=list)
     payload: dict[str, Any] | None = field(default=None, repr=False)
+    seconds: float | None = None
+    predictions: Any = field(default=None, repr=False)
 
 
 def _nodes_csv(stats: Any) -> str:
@@ -192,8 +407,10 @@ def mapper_analysis(
         The inputs are the points. Every layer must hold the same inputs.
     labels, predictions : array-like (n_inputs,), optional
         Classes of the inputs, and the model's predictions coded the same way: class codes
-        0..C-1 (named by ``class_names``) or any values such as strings (default labels:
-        ``activations.labels`` when present). See :func:`topolens.mapper.stats.encode_labels`.
+        0..C-1 (named by ``class_names``) or any values such as strings (defaults:
+        ``activations.labels`` and ``activations.predictions`` when present). See
+        :func:`topolens.mapper.stats.encode_labels`. With predictions, each node's
+        misclassified share is computed and shown.
     images : array-like, optional
         The inputs as images, shown in the explorer's node inspector.
     class_names : sequence of str, optional
@@ -213,8 +430,11 @@ def mapper_analysis(
             "activations must be a non-empty mapping of layer name -> (n_inputs, n_neurons) "
             "array, e.g. from topolens.record_activations."
         )
+    t0 = time.perf_counter()
     if labels is None:
         labels = getattr(activations, "labels", None)
+    if predictions is None and labels is not None:
+        predictions = getattr(activations, "predictions", None)
     if labels is not None:  # code labels and predictions once, for the statistics and the explorer
         from .mapper.stats import encode_labels
 
@@ -245,7 +465,7 @@ def mapper_analysis(
         mappers[name] = m
         logger.info("Mapper of %s: %d nodes, %d edges, eps %.4g", name, m.graph_.n_nodes,
                     m.graph_.n_edges, m.eps_ if m.eps_ is not None else float("nan"))
-    run = MapperRun(mappers, graphs, stats)
+    run = MapperRun(mappers, graphs, stats, predictions=predictions)
     from .viz.mapper_payload import ExplorerLayer, explorer_payload
 
     run.payload = explorer_payload(
@@ -265,6 +485,7 @@ def mapper_analysis(
             run.files.append(graphs[name].write_graphml(out / "graphs" / f"{safe}.graphml"))
             run.files.append(atomic_write_text(out / "graphs" / f"{safe}_nodes.csv",
                                                _nodes_csv(stats[name])))
+    run.seconds = time.perf_counter() - t0
     return run
 
 
@@ -274,24 +495,27 @@ class WeightGraphRun:
 
     neural_persistence: Any
     network: Any
-    examples: list[tuple[str, Any, Any]]
+    examples: list[tuple[Any, ...]]
     seconds: float
     percentile: float = 90.0
+    attack: dict[str, Any] | None = None
 
     def add_to(self, report: Any) -> Any:
         from .report import add_weight_graph_section
 
         return add_weight_graph_section(report, neural_persistence=self.neural_persistence,
                                         network=self.network, examples=self.examples,
-                                        percentile=self.percentile)
+                                        percentile=self.percentile, attack=self.attack,
+                                        seconds=self.seconds)
 
 
 def weight_graph_analysis(model: Any, x: Any, y: Any = None, *, n_examples: int = 2, eps: float | None = 0.1,
                           percentile: float = 90.0) -> WeightGraphRun:
     """Neural persistence of ``model`` and induced graphs of its first ``n_examples`` inputs.
 
-    With ``eps``, the FGSM adversarial version of the first input is added as an example, so
-    the report shows how its most persistent subgraph moves.
+    With ``eps`` (and labels ``y``), the FGSM adversarial version of the first input is added
+    as an example, so the report shows how its most persistent subgraph moves, and
+    ``attack`` records the label, the clean and the adversarial prediction.
     """
     from .attacks import fgsm
     from .exceptions import InvalidInputError
@@ -303,19 +527,26 @@ def weight_graph_analysis(model: Any, x: Any, y: Any = None, *, n_examples: int 
     npers = neural_persistence(model)
     x = x[:n_examples]
     net = unroll(model, tuple(x.shape[1:]))
-    xs, labels = [x], [f"input {i}" + (f" (label {int(y[i])})" if y is not None else "") for i in range(len(x))]
+    xs, names = [x], [f"input {i}" for i in range(len(x))]
+    truth = [int(y[i]) if y is not None else None for i in range(len(x))]
     if eps is not None and y is not None:
         xs.append(fgsm(model, x[:1], y[:1], eps).detach().cpu())
-        labels.append(f"input 0, FGSM eps {eps:g}")
+        names.append(f"input 0, FGSM eps {eps:g}")
+        truth.append(int(y[0]))
     import torch
 
     xx = torch.cat([torch.as_tensor(a).float() for a in xs])
     graphs, out = induced_graphs(net, xx, percentile=percentile, return_outputs=True)
-    labels = [f"{lab}, predicted {int(o.argmax())}" for lab, o in zip(labels, out, strict=True)]
+    preds = [int(o.argmax()) for o in out]
     # an image panel for image inputs (C, H, W) only
-    examples = [(lab, xx[i].numpy() if xx.ndim == 4 else None, g)
-                for i, (lab, g) in enumerate(zip(labels, graphs, strict=True))]
-    return WeightGraphRun(npers, net, examples, time.perf_counter() - t0, percentile)
+    examples = [(name, xx[i].numpy() if xx.ndim == 4 else None, g,
+                 {"label": "n/a" if truth[i] is None else truth[i], "prediction": preds[i]})
+                for i, (name, g) in enumerate(zip(names, graphs, strict=True))]
+    attack = None
+    if len(xs) > 1:
+        attack = {"eps": f"{eps:g}", "input": "input 0", "label": truth[-1],
+                  "clean prediction": preds[0], "adversarial prediction": preds[-1]}
+    return WeightGraphRun(npers, net, examples, time.perf_counter() - t0, percentile, attack)
 
 
 def run_demo(
@@ -347,33 +578,43 @@ def run_demo(
     gen = np.random.default_rng(seed)
     rows = np.sort(gen.choice(len(x_tr), size=min(n_inputs, len(x_tr)), replace=False))
     layers = ["pool1", "pool2", "relu3", "fc2"]
+    t0 = time.perf_counter()
     acts = record_activations(model, (x_tr[rows], y_tr[rows]), layers, batch_size=500, progress=False)
+    recording = time.perf_counter() - t0
+    # fc2 is the output layer: its argmax is the prediction (when record_activations does not
+    # keep the predictions itself)
+    predictions = getattr(acts, "predictions", None)
+    if predictions is None:
+        predictions = np.asarray(acts["fc2"]).argmax(axis=1)
+    train_acc = float(hist.train_accuracy[-1])
     info = {
-        "model": "SmallCNN (conv-pool-conv-pool-fc-fc)",
+        "model": "SmallCNN (conv-pool-conv-pool-fc-fc), trained here (no weights file)",
         "data": f"bundled MNIST sample: {len(x_tr)} train / {len(x_te)} test images",
+        "split": f"train: {len(rows)} of the {len(x_tr)} training images (seed {seed})",
         "epochs": epochs, "training seconds": round(hist.seconds, 1),
-        "train accuracy": round(hist.train_accuracy[-1], 4),
+        "recording seconds": round(recording, 2),
+        "train accuracy": round(train_acc, 4),
         "test accuracy": round(evaluate(model, x_te, y_te), 4),
         "inputs for topology": len(rows),
     }
 
     def training_section(rep: Any) -> None:
+        from .report.sections import HOW_TO_READ
         from .viz import plot_training_history
 
         rep.add_section("Training", [
             Table([[e + 1, hist.train_loss[e], hist.train_accuracy[e], hist.test_accuracy[e]]
                    for e in range(epochs)], ["epoch", "train loss", "train acc.", "test acc."]),
             Figure(plot_training_history(hist), caption="Loss and accuracy per epoch."),
-        ], intro="The demo model and how it learned.")
+        ], intro="The demo model and how it learned.", how_to_read=HOW_TO_READ["training"])
 
     # Mapper (TopoAct) of the penultimate layer, linked with pool2 through the shared inputs
     mapper_layers = {"pool2": acts["pool2"], "relu3": acts["relu3"]}
-    t0 = time.perf_counter()
     mapper_run = mapper_analysis(
-        mapper_layers, labels=y_tr[rows].numpy(), predictions=acts["fc2"].argmax(axis=1),
+        mapper_layers, labels=y_tr[rows].numpy(), predictions=predictions,
         images=x_tr[rows], out=out, seed=seed, progress=progress,
         title="Mapper of the demo CNN's activations (pool2, relu3) on MNIST")
-    info["mapper seconds"] = round(time.perf_counter() - t0, 2)
+    info["mapper seconds"] = round(mapper_run.seconds or 0.0, 2)
 
     graph_run = weight_graph_analysis(model, x_te, y_te, n_examples=2, eps=0.1)
     info["weight/induced graph seconds"] = round(graph_run.seconds, 2)
@@ -390,4 +631,5 @@ def run_demo(
         acts, out=out, title="topolens demo: activation topology of a small CNN on MNIST",
         n_inputs=None, n_neurons=n_neurons, n_resamples=n_resamples, seed=seed, progress=progress,
         info=info, pre_sections=training_section, extra_sections=later_sections,
+        predictions=predictions, expected_accuracy=train_acc,
     )

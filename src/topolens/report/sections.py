@@ -9,15 +9,86 @@ import numpy as np
 
 from ..topology import ActivationDiagrams
 from ..vectorize import summary_statistics
-from .html import Figure, Grid, KeyValue, RawHTML, Report, Section, Table, Text
+from .html import Callout, Figure, Grid, KeyValue, RawHTML, Report, Section, Table, Text
 
 __all__ = [
+    "HOW_TO_READ",
     "activation_summary_table",
     "add_activation_topology_section",
     "add_gap_prediction_section",
     "add_mapper_section",
     "add_weight_graph_section",
+    "display_parameters",
 ]
+
+#: A short "how to read this" per kind of section, for a reader new to the methods.
+HOW_TO_READ: dict[str, str] = {
+    "run": (
+        "What was analysed: the weights (with their SHA-256, to check that it is the file you "
+        "think), the data and split, the layers, and the model's accuracy on the very inputs "
+        "recorded. A warning box means the results probably do not describe the model as it was "
+        "trained (most often: the inputs were not normalised as in training)."
+    ),
+    "activation topology": (
+        "Each neuron is a point, and two neurons are close when their activations are strongly "
+        "correlated. A dot (birth, death) in the persistence diagram is a feature of that cloud: "
+        "H0 dots are groups of neurons merging at 'death', H1 dots are loops; dots far from the "
+        "diagonal are robust structure, dots near it are noise.\n\n"
+        "The barcode draws the same features as bars from birth to death (longer = more "
+        "persistent). A Betti curve counts the features alive at each filtration value: H0 the "
+        "clusters of neurons, H1 the loops; the summary table averages these over resamples."
+    ),
+    "mapper": (
+        "Each node is a cluster of inputs whose activations are similar and whose lens value "
+        "falls in the same interval; an edge joins two clusters that share inputs, and a node's "
+        "size grows with its number of inputs.\n\n"
+        "Pie slices give the classes in a node: pure branches that stay apart mean the layer "
+        "separates the classes, mixed nodes and bridges are where the network confuses them "
+        "(compare the misclassified share). Click a node to see its inputs."
+    ),
+    "weight graphs": (
+        "Neural persistence measures how a layer's large weights are organised, normalised to "
+        "[0, 1]: near 1, a few strong connections dominate; near 0, the weights are spread "
+        "evenly; it tends to rise during training and plateau when learning stops.\n\n"
+        "Each drawing shows the strongest connections one input activates (its most persistent "
+        "subgraph): red dots are neurons, blue lines connections, darker when stronger. An "
+        "adversarial input that moves this subgraph is one the topology can detect."
+    ),
+    "training": (
+        "The loss should fall and the accuracy rise with each epoch; a test accuracy far below "
+        "the train accuracy means over-fitting. The topology in the next sections is that of "
+        "the model at the last epoch."
+    ),
+    "generalization": (
+        "Each row predicts a model's generalization gap (train minus test accuracy) from some "
+        "features: R^2 near 1 and Kendall's tau near 1 mean accurate predictions; R^2 at or "
+        "below 0 is no better than always predicting the mean gap.\n\n"
+        "In the scatter plots, each point is a model: its out-of-fold predicted gap against the "
+        "true one; points on the diagonal are predicted exactly."
+    ),
+}
+
+_PARAMETER_DEFAULTS = {
+    "threshold": "none (full filtration)",
+    "n_inputs": "all",
+    "n_neurons": "all",
+    "layers": "all",
+    "backend": "auto",
+    "device": "auto",
+}
+
+
+def display_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with every absent value (None, empty) spelled out for a reader.
+
+    ``threshold=None`` becomes ``"none (full filtration)"``, ``layers=None`` or ``[]`` and
+    ``n_inputs``/``n_neurons=None`` become ``"all"``; other absent values become ``"default"``.
+    """
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        empty = v is None or (isinstance(v, (str, list, tuple, dict)) and len(v) == 0)
+        out[k] = _PARAMETER_DEFAULTS.get(k, "default") if empty else v
+    return out
 
 _COLUMNS = (
     "group", "neurons", "inputs", "dropped const.", "threshold", "H0 classes", "H1 classes",
@@ -45,7 +116,8 @@ def activation_summary_table(result: ActivationDiagrams) -> tuple[list[list[Any]
             int(np.mean([m["n_points"] for m in meta])),
             int(np.mean([m.get("n_inputs", 0) for m in meta])),
             int(np.mean([m.get("n_constant_dropped", 0) for m in meta])),
-            "full" if all(t is None for t in thr) else float(np.mean([t for t in thr if t is not None])),
+            ("none (full filtration)" if all(t is None for t in thr)
+             else float(np.mean([t for t in thr if t is not None]))),
             float(np.mean([d.n_classes(0) for d in dgs])),
             float(np.mean([d.n_classes(1) for d in dgs])) if h1 else float("nan"),
             int(sum(int(d.censored[1].sum()) for d in dgs)) if h1 else 0,
@@ -64,6 +136,7 @@ def add_activation_topology_section(
     *,
     title: str = "Activation topology",
     layer_info: Mapping[str, str] | None = None,
+    seconds: float | None = None,
 ) -> Section:
     """Add diagrams, barcodes and Betti curves per group plus the summary table to ``report``.
 
@@ -74,6 +147,8 @@ def add_activation_topology_section(
         From :func:`topolens.topology.activation_persistence`.
     layer_info : mapping, optional
         Group name -> short description (e.g. the module type and output shape).
+    seconds : float, optional
+        Wall time of the persistence computation, shown under the heading.
     """
     from ..viz import plot_barcode, plot_betti_curves, plot_diagram
 
@@ -88,8 +163,9 @@ def add_activation_topology_section(
     )
     rows, cols = activation_summary_table(result)
     sec = report.add_section(title, [Table(rows, cols, caption="Summary per group (mean over resamples).")],
-                             intro=intro)
-    sec.add(KeyValue({k: v for k, v in p.items() if v is not None}, caption="Parameters of the analysis"))
+                             intro=intro, how_to_read=HOW_TO_READ["activation topology"],
+                             seconds=seconds)
+    sec.add(KeyValue(display_parameters(p), caption="Parameters of the analysis"))
     for group in result.groups:
         dgs = result[group]
         desc = (layer_info or {}).get(group)
@@ -97,11 +173,13 @@ def add_activation_topology_section(
         sec.add(Grid([
             Figure(plot_diagram(dgs[0], title=f"{group}: persistence diagram"),
                    caption=f"Persistence diagram of {group} (resample 0)."),
-            Figure(plot_barcode(dgs[0], title=f"{group}: barcode"),
-                   caption=f"Barcode of {group} (resample 0)."),
             Figure(plot_betti_curves(dgs, title=f"{group}: Betti curves"),
                    caption=f"Betti curves of {group}: mean and range over {len(dgs)} resample(s)."),
-        ]))
+        ], min_width=420))
+        # the barcode full width, so that every bar is drawn apart (click to enlarge)
+        sec.add(Figure(plot_barcode(dgs[0], title=f"{group}: barcode"), wide=True,
+                       caption=f"Barcode of {group} (resample 0); the longest bars of each "
+                               "dimension, the title says how many shorter ones are left out."))
     return sec
 
 
@@ -143,7 +221,7 @@ def add_gap_prediction_section(report: Report, result: Any, table: Any, *,
               "(30 strongest)"),
         KeyValue(table.params.to_dict(), caption="Feature parameters"),
     ]
-    return report.add_section(title, blocks, intro=intro)
+    return report.add_section(title, blocks, intro=intro, how_to_read=HOW_TO_READ["generalization"])
 
 
 def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
@@ -195,22 +273,30 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
             "</iframe>",
             css=".tl-mapper { width: 100%; border: 1px solid #d0d4da; border-radius: 6px; }"))
     params = g.params
+    eps = params.get("eps")
+    eps_text = f"{float(eps):.4g}" if isinstance(eps, (int, float, np.number)) else "chosen per cover set"
     intro = (
         f"TopoAct-style Mapper graphs: each input's activation vector is a point, the lens is "
-        f"{params.get('lens', 'the L2 norm')}, the cover is {params.get('cover', '')}, and "
-        f"DBSCAN (eps {params.get('eps', float('nan')):.4g}, min_samples "
-        f"{params.get('min_samples', '')}) clusters each cover set; nodes are clusters, edges join "
+        f"{params.get('lens') or 'the L2 norm'}, the cover is {params.get('cover') or 'uniform'}, and "
+        f"DBSCAN (eps {eps_text}, min_samples "
+        f"{params.get('min_samples') or 'default'}) clusters each cover set; nodes are clusters, edges join "
         "clusters that share inputs. Inputs DBSCAN calls noise are "
         + {"drop": "left out", "singletons": "kept as single-input nodes",
            "together": "kept as one node per cover set"}.get(params.get("noise"), "left out")
         + ". Click a node in the explorer to see its inputs; several layers are linked through "
         "their shared inputs.")
-    return report.add_section(title, blocks, intro=intro)
+    if node_rows and "misclassified" not in node_rows[0]:
+        blocks.insert(0, Text("No predictions were given, so the misclassified share of each node "
+                              "is not shown."))
+    return report.add_section(title, blocks, intro=intro, how_to_read=HOW_TO_READ["mapper"],
+                              seconds=getattr(run, "seconds", None))
 
 
 def add_weight_graph_section(report: Report, *, neural_persistence: Any = None, network: Any = None,
                              examples: Any = (), percentile: float | None = 90.0,
-                             title: str = "Weight and induced graphs", intro: str | None = None) -> Section:
+                             title: str = "Weight and induced graphs", intro: str | None = None,
+                             attack: Mapping[str, Any] | None = None,
+                             seconds: float | None = None) -> Section:
     """Add a section on the network's graphs: neural persistence and input-induced subgraphs.
 
     Parameters
@@ -220,35 +306,32 @@ def add_weight_graph_section(report: Report, *, neural_persistence: Any = None, 
         Tabulated per layer (NP, normalised NP) with the mean normalised NP.
     network : topolens.graphs.UnrolledNetwork, optional
         Needed to draw the examples.
-    examples : sequence of (label, image or None, InducedGraph)
-        Inputs whose most persistent subgraph is drawn on the network's layers.
+    examples : sequence of (label, image or None, InducedGraph[, dict])
+        Inputs whose most persistent subgraph is drawn on the network's layers. The optional
+        dict adds columns to the example's row (e.g. ``{"label": 7, "prediction": 7}``).
     percentile : float or None
         The cut the graphs were built with (for the text).
+    attack : mapping, optional
+        An adversarial example's outcome: ``eps``, ``input``, ``label``, ``clean prediction``,
+        ``adversarial prediction`` (see :func:`topolens.pipeline.weight_graph_analysis`);
+        the section then says whether the attack changed the prediction.
+    seconds : float, optional
+        Wall time of the computation, shown under the heading.
     """
-    from ..viz.induced import plot_subgraph
-
     blocks: list[Any] = []
     if neural_persistence is not None:
         rows = neural_persistence.rows()
-        rows.append({"layer": "mean (normalised)", "NP": None,
+        rows.append({"layer": "mean (normalised)", "NP": "not averaged (scale differs per layer)",
                      "normalized NP": neural_persistence.mean_normalized})
         blocks.append(Table(rows, caption=f"Neural persistence per layer (p = {neural_persistence.p:g})"))
-    ex_rows, figs = [], []
-    for label, image, g in examples:
+    if attack is not None:
+        blocks.append(_attack_callout(attack))
+    if examples:
         if network is None:
             raise TypeError("network= is needed to draw induced-graph examples")
-        pers = g.subgraph_persistence
-        finite = pers[np.isfinite(pers)]
-        ex_rows.append({"input": str(label), "kept edges": int(g.edge_ids.size),
-                        "subgraphs": g.n_subgraphs, "H0 points": len(g.diagram[0]),
-                        "top subgraph edges": int((g.subgraph == 0).sum()),
-                        "largest finite persistence": float(finite.max()) if finite.size else None})
-        if g.n_subgraphs:
-            figs.append(Figure(plot_subgraph(network, g, 0, image=image), caption=str(label)))
-        else:
-            figs.append(Text(f"{label}: no edge with a positive weight, nothing to draw."))
-    if ex_rows:
-        blocks.append(Table(ex_rows, caption="Induced graphs of the example inputs"))
+        ex_rows, figs = _induced_examples(network, examples)
+        blocks.append(Table(ex_rows, caption="Induced graphs of the example inputs (persistence in "
+                                             "units of |w h(x)|)"))
         blocks.extend(figs)
     if intro is None:
         cut = (f"each layer's {percentile:g}th percentile" if percentile is not None
@@ -261,4 +344,49 @@ def add_weight_graph_section(report: Report, *, neural_persistence: Any = None, 
             "forest edges into persistent subgraphs. Drawn here: the most persistent subgraph of each "
             "example (with the younger subgraphs merged into it), columns being the network's layers."
         )
-    return report.add_section(title, blocks, intro=intro)
+    return report.add_section(title, blocks, intro=intro, how_to_read=HOW_TO_READ["weight graphs"],
+                              seconds=seconds)
+
+
+def _attack_callout(attack: Mapping[str, Any]) -> Callout:
+    """Whether the adversarial input changed the model's prediction, in words."""
+    clean, adv = attack.get("clean prediction"), attack.get("adversarial prediction")
+    label = attack.get("label")
+    changed = clean != adv
+    what = "changed the prediction" if changed else "did not change the prediction"
+    text = (f"FGSM with eps {attack.get('eps', 'n/a')} on {attack.get('input', 'input 0')}: label "
+            f"{label if label is not None else 'n/a'}, clean prediction {clean}, adversarial "
+            f"prediction {adv}. The attack {what}"
+            + ("." if label is None else
+               f" (the clean prediction is {'right' if clean == label else 'wrong'}, the "
+               f"adversarial one {'right' if adv == label else 'wrong'})."))
+    return Callout(text, title=f"Adversarial example: the attack {what}", kind="note")
+
+
+def _induced_examples(network: Any, examples: Any) -> tuple[list[dict[str, Any]], list[Any]]:
+    """One table row and one drawing per example (label, image, graph[, extra columns])."""
+    from ..viz.induced import plot_subgraph, subgraph_persistence_text
+
+    ex_rows: list[dict[str, Any]] = []
+    figs: list[Any] = []
+    for item in examples:
+        label, image, g = item[:3]
+        extra = dict(item[3]) if len(item) > 3 and item[3] else {}
+        pers = g.subgraph_persistence
+        finite = pers[np.isfinite(pers)]
+        ex_rows.append({"input": str(label), **extra, "kept edges": int(g.edge_ids.size),
+                        "subgraphs": g.n_subgraphs, "H0 points": len(g.diagram[0]),
+                        "top subgraph edges": int((g.subgraph == 0).sum()),
+                        "top subgraph persistence": (subgraph_persistence_text(g, 0) if g.n_subgraphs
+                                                     else "no subgraph"),
+                        "largest finite persistence": (float(finite.max()) if finite.size
+                                                       else "none (every subgraph is essential)")})
+        if g.n_subgraphs:
+            figs.append(Figure(plot_subgraph(network, g, 0, image=image), caption=(
+                f"{label}: its most persistent subgraph (persistence {subgraph_persistence_text(g, 0)}). "
+                "Red dots: neurons; blue lines: connections, darker = larger |w h(x)|"
+                + ("; right: the input in grey levels, its pixels in the subgraph circled in red."
+                   if image is not None else "."))))
+        else:
+            figs.append(Text(f"{label}: no edge with a positive weight, nothing to draw."))
+    return ex_rows, figs

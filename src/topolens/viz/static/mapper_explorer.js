@@ -9,7 +9,7 @@
   const NEURON_ROWS = 10;
   const MEMBERS_SHOWN = 50;
   const OVERLAP_ROWS = 5;
-  const LEGEND_LABELS = 10;
+  const LEGEND_LABELS = 20;
   const TAU = Math.PI * 2;
   const PALETTE = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
@@ -235,10 +235,15 @@
     }
 
     // ---------------------------------------------------------------- view transform
+    // The canvas is sized from its container. A document that is not laid out yet (an iframe
+    // out of view, a print preview) can report an empty box: then fall back on the panel's and
+    // the window's size, so the graph is drawn at a real size in every case, never 1x1.
     resize() {
       const rect = this.wrap.getBoundingClientRect();
-      const W = Math.max(1, Math.round(rect.width));
-      const H = Math.max(1, Math.round(rect.height));
+      let W = Math.round(rect.width || this.wrap.clientWidth || this.panel.clientWidth);
+      let H = Math.round(rect.height || this.wrap.clientHeight);
+      if (!(W > 1)) W = Math.max(320, Math.round((window.innerWidth || 960) / Math.max(1, views.length)));
+      if (!(H > 1)) H = Math.max(200, Math.round((window.innerHeight || 600) * 0.6));
       const dpr = window.devicePixelRatio || 1;
       if (W === this.W && H === this.H && dpr === this.dpr) return;
       this.W = W;
@@ -426,9 +431,12 @@
             totals.set(pair[0], (totals.get(pair[0]) || 0) + pair[1]);
           }
         }
-        const order = Array.from(totals.keys()).sort((a, b) => totals.get(b) - totals.get(a) || a - b);
+        // the LEGEND_LABELS most frequent classes, listed in class order (by class code), so
+        // that every layer's legend reads the same way
+        const frequent = Array.from(totals.keys()).sort((a, b) => totals.get(b) - totals.get(a) || a - b);
+        const order = frequent.slice(0, LEGEND_LABELS).sort((a, b) => a - b);
         if (order.length === 0) this.legend.append(el("span", null, "no label counts in this layer"));
-        for (const lab of order.slice(0, LEGEND_LABELS)) {
+        for (const lab of order) {
           const item = el("span", "legend-item");
           const sw = el("span", "swatch");
           sw.style.background = labelColor(lab);
@@ -437,8 +445,8 @@
           item.append(sw, txt);
           this.legend.append(item);
         }
-        if (order.length > LEGEND_LABELS) {
-          this.legend.append(el("span", null, "+" + (order.length - LEGEND_LABELS) + " more"));
+        if (frequent.length > LEGEND_LABELS) {
+          this.legend.append(el("span", null, "+" + (frequent.length - LEGEND_LABELS) + " more"));
         }
       } else {
         const vals = this.nodes.map((node) => finiteOrNull(node.stats ? node.stats[mode] : null));
@@ -1276,6 +1284,29 @@
     for (const v of views) ro.observe(v.wrap);
   } else {
     window.addEventListener("resize", () => { for (const v of views) v.resize(); });
+  }
+  // Draw now, without waiting for an animation frame: browsers do not run animation frames
+  // (nor ResizeObserver callbacks) in an iframe out of view, while printing, or in a
+  // full-page capture, which would leave the canvas blank.
+  function drawNow() {
+    for (const v of views) {
+      v.resize();
+      v.draw();
+    }
+    if (!firstFrameDone) {
+      firstFrameDone = true;
+      api.ready = true;
+      document.body.dataset.ready = "1";
+    }
+  }
+  drawNow();
+  window.addEventListener("load", drawNow);
+  window.addEventListener("beforeprint", drawNow);
+  window.addEventListener("afterprint", drawNow);
+  if (typeof window.matchMedia === "function") {
+    const mq = window.matchMedia("print");
+    if (typeof mq.addEventListener === "function") mq.addEventListener("change", drawNow);
+    else if (typeof mq.addListener === "function") mq.addListener(drawNow);
   }
   markAllDirty();
 })();
