@@ -250,3 +250,203 @@ def test_threshold_cut_in_matrix_precision_for_ripser():
 def test_more_bad_parameters(kwargs, match, rng):
     with pytest.raises(InvalidInputError, match=match):
         rips_persistence(_random_metric(rng, 8), 1, **kwargs)
+
+
+# --- issue 13: inputs real users pass -------------------------------------------------------
+
+_GUARDED = r"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a regression fails, not the machine
+import gudhi
+import numpy as np
+from topolens import PersistenceDiagrams
+from topolens.cli.main import main
+from topolens.homology import rips_persistence
+
+A = np.random.default_rng(0).normal(size=(200, 60))
+D = 1 - np.abs(np.corrcoef(A.T))
+assert not np.array_equal(D, D.T) or np.diagonal(D).any()  # the input really is off by rounding
+S = np.maximum((D + D.T) / 2, 0)
+np.fill_diagonal(S, 0)
+st_ = gudhi.RipsComplex(distance_matrix=S).create_simplex_tree(2)
+ref = PersistenceDiagrams.from_gudhi(st_.persistence(homology_coeff_field=2), max_dim=1)
+for kw in ({}, {"threshold": "auto", "auto_pilot": 30}, {"certify": True}, {"backend": "ripser"},
+           {"backend": "giotto"}, {"return_pairs": True}):
+    assert rips_persistence(D, max_dim=1, **kw).allclose(ref, atol=1e-12), kw
+np.save(sys.argv[1], D)
+assert main(["persistence", sys.argv[1], "--points", "distance", "--max-dim", "1", "--out", sys.argv[2]]) == 0
+assert PersistenceDiagrams.load(sys.argv[2]).allclose(ref, atol=1e-12)
+print("OK")
+"""
+
+
+def test_corrcoef_rounding_asymmetry_is_symmetrised_on_every_path(tmp_path):
+    """1 - |corrcoef| is asymmetric by an ulp: gudhi's dense engine once grew past 8 GB on it
+    (n = 60). Default call, auto pilot, certificate, other engines and the CLI, under a memory cap."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("gph")
+    res = subprocess.run([sys.executable, "-c", _GUARDED, str(tmp_path / "d.npy"), str(tmp_path / "dgm.npz")],
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
+
+
+def test_validation_returns_exactly_symmetric_matrices():
+    from topolens._validation import check_distance_matrix
+
+    g = np.random.default_rng(3)
+    d = _random_metric(g, 700)  # several tiles
+    noisy = d + g.uniform(-1e-9, 1e-9, size=d.shape)
+    out = check_distance_matrix(noisy)
+    assert np.array_equal(out, out.T) and not np.diagonal(out).any() and out.min() >= 0
+    np.testing.assert_allclose(out, d, atol=2e-9)
+    assert check_distance_matrix(d) is d  # exact input: no copy
+    x = g.normal(size=(50, 4))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[1] = x[0]
+    cos = 1 - x @ x.T
+    assert cos.min() < 0  # -2.2e-16-like rounding negatives
+    fixed = check_distance_matrix(cos)
+    assert fixed.min() == 0 and np.array_equal(fixed, fixed.T)
+
+
+def test_rounding_negatives_are_clipped_and_real_negatives_explained():
+    g = np.random.default_rng(11)
+    x = g.normal(size=(30, 5))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[[1, 3]] = x[[0, 2]]
+    d = 1 - x @ x.T
+    assert d[0, 1] < 0 or d[2, 3] < 0 or d.min() < 0
+    ours = rips_persistence(d, 1)
+    clipped = np.maximum((d + d.T) / 2, 0)
+    np.fill_diagonal(clipped, 0)
+    assert ours.allclose(_gudhi_reference(clipped, 1), atol=1e-12)
+    assert (ours[0] >= 0).all()
+    bad = clipped.copy()
+    bad[0, 5] = bad[5, 0] = -0.25
+    with pytest.raises(InvalidInputError, match=r"2 negative entries.*-0\.25.*np\.maximum") as err:
+        rips_persistence(bad, 1)
+    assert "superlevel" not in str(err.value)
+
+
+def _tiny_reference(d: np.ndarray, max_dim: int) -> PersistenceDiagrams:
+    """Brute force for n <= 2: one essential H0 class, one finite (0, d01) for two points, no cycles."""
+    n = d.shape[0]
+    h0 = np.array(([[0.0, d[0, 1]]] if n == 2 else []) + [[0.0, np.inf]] * (n >= 1)).reshape(-1, 2)
+    return PersistenceDiagrams([h0] + [np.empty((0, 2))] * max_dim)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+@pytest.mark.parametrize("backend", ["gudhi", "ripser", "giotto"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"threshold": "auto"}, {"threshold": "auto", "auto_pilot": 1}, {"certify": True},
+     {"threshold_quantile": 0.5}, {"threshold": 0.3}, {"return_pairs": True}, {"max_dim": 2}],
+)
+def test_zero_one_two_points(n, backend, kwargs):
+    if backend == "giotto":
+        pytest.importorskip("gph")
+    if backend == "ripser" and kwargs.get("return_pairs"):
+        pytest.skip("ripser has no pairs")
+    kwargs = {"max_dim": 1, **kwargs}
+    d = np.full((n, n), 0.7)
+    np.fill_diagonal(d, 0)
+    dg = rips_persistence(d, backend=backend, **kwargs)
+    ref = _tiny_reference(d, kwargs["max_dim"])
+    assert dg.max_dim == kwargs["max_dim"] and dg.allclose(ref, atol=0, ignore_zero_length=False)
+    if n == 2:  # gudhi agrees (for one vertex gudhi 3.13 reports no class at all, though H0 = Z)
+        assert dg.allclose(_gudhi_reference(d, kwargs["max_dim"]), atol=0)
+    if kwargs.get("return_pairs"):
+        assert [len(p) for p in dg.pairs] == [len(x) for x in dg.dgms]
+    pts = rips_persistence(np.zeros((n, 3)) + np.arange(n)[:, None], kwargs["max_dim"], metric="euclidean")
+    assert len(pts[0]) == n and all(len(pts[k]) == 0 for k in range(1, kwargs["max_dim"] + 1))
+
+
+def test_activation_persistence_of_two_neurons():
+    from topolens import activation_persistence
+
+    a = relu_activations(50, 6, seed=2) + np.random.default_rng(0).normal(scale=0.1, size=(50, 6))
+    res = activation_persistence({"fc": a}, n_neurons=2, n_resamples=2, max_dim=1, seed=0)
+    for dg in res["fc"]:
+        assert len(dg[0]) == 2 and len(dg[1]) == 0 and np.isinf(dg[0][:, 1]).sum() == 1
+
+
+def test_large_inputs_are_refused_from_their_shape_before_reading(tmp_path):
+    """A memory map (float32 or float16) that cannot fit is refused unread, in well under a second:
+    n = 20000 with the certificate once ran for minutes before any check."""
+    import time
+    import tracemalloc
+
+    for n, dtype in ((20000, np.float32), (6000, np.float16)):
+        path = tmp_path / f"d{n}.dat"
+        mm = np.memmap(path, dtype=dtype, mode="w+", shape=(n, n))  # sparse file: nothing written
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        for kw in ({"certify": True}, {"threshold": "auto"}, {}):
+            with pytest.raises(MemoryBudgetError, match=r"\d+ points.*GiB.*fewer points"):
+                rips_persistence(mm, 1, memory_limit=200 << 20, **kw)
+        elapsed = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert elapsed < 2.0 and peak < 8 << 20, (n, elapsed, peak)
+        del mm
+
+
+def test_float16_matrix_is_converted_to_float32_after_the_check():
+    from topolens._validation import check_distance_matrix
+
+    d = _random_metric(np.random.default_rng(0), 40).astype(np.float16)
+    out = check_distance_matrix(d)
+    assert out.dtype == np.float32 and np.array_equal(out, d.astype(np.float32))
+    with pytest.raises(MemoryBudgetError, match="copy"):
+        check_distance_matrix(d, memory_limit=1000)
+    with pytest.raises(InvalidInputError, match="complex"):
+        rips_persistence(d.astype(np.complex64), 1)
+    with pytest.raises(InvalidInputError, match="complex"):
+        rips_persistence(np.ones((5, 2), complex), 1, metric="euclidean")
+
+
+def test_certificate_memory_is_checked_before_its_temporaries(monkeypatch):
+    from topolens.homology import estimate_certificate_memory
+    from topolens.homology import rips as rips_module
+
+    def boom(*a, **k):  # pragma: no cover - reached only by a regression
+        raise AssertionError("the certificate started before its memory check")
+
+    monkeypatch.setattr(rips_module, "h1_certificate", boom)
+    d = _random_metric(np.random.default_rng(0), 300)
+    limit = estimate_rips_memory(300, 0) + 1000
+    assert estimate_certificate_memory(300, 8) > limit
+    with pytest.raises(MemoryBudgetError, match="H1 certificate of 300 points"):
+        rips_persistence(d, 1, certify=True, memory_limit=limit)
+
+
+def test_certificate_skipped_when_ties_make_it_cubic(monkeypatch):
+    from topolens.homology import rips as rips_module
+
+    monkeypatch.setattr(rips_module, "_CERT_CHECKED_PER_POINT", 0)
+    monkeypatch.setattr(rips_module, "_CERT_CHECKED_MIN", 100)
+    monkeypatch.setattr(rips_module, "CERTIFY_MIN_POINTS", 10)
+    g = np.random.default_rng(4)
+    d = np.round(_random_metric(g, 160), 0)  # few distinct values: ties everywhere
+    np.fill_diagonal(d, 0)
+    d = np.maximum(d, 1)
+    np.fill_diagonal(d, 0)
+    dg = rips_persistence(d, 1)
+    assert dg.metadata["certificate"]["skipped"] and dg.metadata["complete"]
+    assert dg.allclose(_gudhi_reference(d, 1), atol=0)
+
+
+@pytest.mark.parametrize(
+    ("fn", "arg", "err"),
+    [(enclosing_radius, np.ones(4), ShapeError), (enclosing_radius, np.array([[0, np.nan], [np.nan, 0]]), NonFiniteError),
+     (enclosing_radius, np.zeros((2, 2), complex), InvalidInputError),
+     (distance_quantiles, np.ones((2, 3)), ShapeError), (distance_quantiles, np.array([[0, np.nan], [np.nan, 0]]),
+                                                         NonFiniteError),
+     (distance_quantiles, [[0, 1], [1]], InvalidInputError)],
+)
+def test_public_helpers_refuse_bad_matrices(fn, arg, err):
+    with pytest.raises(err):
+        fn(arg) if fn is enclosing_radius else fn(arg, [0.5])
+    assert enclosing_radius(np.zeros((1, 1))) == 0.0 and enclosing_radius(np.zeros((0, 0))) == 0.0

@@ -74,13 +74,13 @@ def estimate_certificate_memory(n: int, itemsize: int = 4, *, k: int = 8, max_ch
     (on top of the matrix itself).
 
     Two dense ``n x n`` matrices of ``itemsize`` (the witness bound ``M`` and its symmetrised
-    copy), two ``n x n`` boolean masks, the row blocks (``2^24`` and ``2^23`` entries), the
-    ``k`` neighbours of each point and the index arrays of up to ``max_checked`` (default
-    ``n^2 / 2``) edges that need the exhaustive check.
+    copy), two ``n x n`` boolean masks, the row blocks (at most ``2^24``, ``2^23`` and three of
+    ``2^22`` entries), the ``k`` neighbours of each point and the index arrays of up to
+    ``max_checked`` (default ``n^2 / 2``) edges that need the exhaustive check.
     """
     entries = float(n) * n
     checked = entries / 2 if max_checked is None else min(float(max_checked), entries / 2)
-    blocks = (float(1 << 24) + k * float(1 << 23)) * itemsize
+    blocks = sum(min(float(b), entries) for b in (1 << 24, 1 << 23, 3 << 22)) * itemsize
     return int(2 * itemsize * entries + 2 * entries + blocks + 8 * k * n + 40 * checked)
 
 

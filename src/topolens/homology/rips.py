@@ -87,6 +87,7 @@ _PILOT_MIN = 30
 _DOMINATION_K = 8
 #: the certificate's exhaustive O(n) check is done for at most this many edges per point
 _CERT_CHECKED_PER_POINT = 64
+_CERT_CHECKED_MIN = 10_000
 
 
 def _square(d: Any, name: str = "distance matrix") -> np.ndarray:
@@ -548,7 +549,7 @@ def _certified(d: np.ndarray, coeff: int, engine: Any, run: Any, r_enc: float,
     """
     mu, mv, _ = mst
     n = d.shape[0]
-    max_checked = _CERT_CHECKED_PER_POINT * n + 10_000
+    max_checked = _CERT_CHECKED_PER_POINT * n + _CERT_CHECKED_MIN
     check_memory(estimate_certificate_memory(n, d.dtype.itemsize, max_checked=max_checked), memory_limit,
                  what=f"the H1 certificate of {n} points (threshold=None, certify)",
                  hint="Sample fewer points, or pass a threshold (threshold='auto' or a value) "
