@@ -321,3 +321,70 @@ def test_graph_batch_vector_is_validated():
     with pytest.raises(InvalidInputError, match="integer"):
         graph_diagrams(f, ei, batch=torch.tensor([0.0, 0.0, 1.0, 1.0]))
     assert len(graph_diagrams(f, ei, batch=torch.tensor([0, 0, 1, 1]))) == 2
+
+
+# --- issue 13: bad and tiny inputs of rips_diagrams -------------------------------------------
+
+@pytest.mark.parametrize("backend", ["gudhi", "giotto"])
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_rips_diagrams_of_zero_one_two_points(n, backend):
+    if backend == "giotto":
+        pytest.importorskip("gph")
+    x = torch.arange(2.0 * n, dtype=torch.float64).reshape(n, 2).requires_grad_(True)
+    for metric, inp in (("euclidean", x), ("precomputed", pairwise_distances(x))):
+        h = rips_diagrams(inp, max_dim=2, metric=metric, backend=backend)
+        assert [tuple(t.shape) for t in h] == [(n, 2), (0, 2), (0, 2)]
+        if n:
+            assert torch.isinf(h[0][:, 1]).sum() == 1
+        if n == 2:
+            np.testing.assert_allclose(h[0][0].detach().numpy(), [0, np.sqrt(8)])
+            h[0][0, 1].backward()
+            assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("x", "kwargs", "err", "match"),
+    [(torch.randn(5, 2), {"max_dim": -1}, InvalidInputError, "max_dim"),
+     (torch.randn(5, 2), {"max_dim": 1.5}, InvalidInputError, "max_dim"),
+     (torch.randn(5, 2), {"max_dim": True}, InvalidInputError, "max_dim"),
+     (torch.randn(5, 2), {"backend": "nope"}, InvalidInputError, "backend"),
+     (torch.randn(5), {}, ShapeError, "n_points"),
+     (torch.randn(2, 3, 4, 5), {}, ShapeError, "n_points"),
+     (torch.full((4, 2), float("nan")), {}, NonFiniteError, "NaN"),
+     (torch.randn(4, 2, dtype=torch.complex64), {}, InvalidInputError, "real"),
+     (torch.ones(4, 2, dtype=torch.bool), {}, InvalidInputError, "real"),
+     (torch.tensor([[0.0, -1.0], [-1.0, 0.0]]), {"metric": "precomputed"}, InvalidInputError, "negative"),
+     (torch.tensor([[1.0, 1.0], [1.0, 0.0]]), {"metric": "precomputed"}, InvalidInputError, "diagonal")],
+)
+def test_rips_diagrams_bad_inputs_give_topolens_errors(x, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        rips_diagrams(x, **kwargs)
+
+
+def test_rips_diagrams_integer_points_are_promoted():
+    x = torch.tensor([[0, 0], [3, 4], [6, 8]])
+    h = rips_diagrams(x, max_dim=1)
+    assert h[0].dtype == torch.get_default_dtype()
+    np.testing.assert_allclose(np.sort(h[0][:, 1].numpy()), [5, 5, np.inf])
+
+
+def test_rounding_in_a_precomputed_matrix_is_repaired_in_values_and_gradients():
+    """1 - x @ x.T has ulp asymmetry and -2e-16 entries: the pairing sees the repaired matrix and
+    the gathered values come from its symmetrised live counterpart (no negative deaths)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    x[1] = x[0]
+    x.requires_grad_(True)
+    d = 1 - x @ x.T
+    h = rips_diagrams(d, max_dim=1, metric="precomputed")
+    fixed = np.maximum((d.detach().numpy() + d.detach().numpy().T) / 2, 0)
+    np.fill_diagonal(fixed, 0)
+    ref = rips_persistence(fixed, 1)
+    for k in (0, 1):
+        a = h[k].detach().numpy()
+        np.testing.assert_allclose(_rows(a[np.isfinite(a[:, 1])]), _rows(ref.finite(k)[ref.lifetimes(k) > 0]),
+                                   atol=1e-12)
+        assert (a >= 0).all()
+    total_persistence(h[1]).backward()
+    assert torch.isfinite(x.grad).all()
