@@ -1,13 +1,14 @@
 """``topolens`` command: demo, analyze, persistence, layers, info, mapper, zoo.
 
-Every subcommand has ``--help``. Errors from bad input are printed as one clear line
-(exit code 2); unexpected errors keep their traceback.
+Every subcommand has ``--help``. Errors from bad input are printed as one ``error:`` line
+(exit code 2; argparse's own errors too), as are operating-system errors such as a full disk
+(exit code 1); unexpected errors keep their traceback. Loaders of models, transforms and data
+live in :mod:`topolens.cli._loaders`, output folders in :mod:`topolens.cli._output`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import logging
 import sys
@@ -17,16 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..exceptions import (
-    InvalidInputError,
-    LayerNotFoundError,
-    TopolensError,
-    UntrustedCheckpointError,
+from ..exceptions import InvalidInputError, LayerNotFoundError, TopolensError
+from ._args import add_model_args, at_least
+from ._loaders import (
+    DATASETS,
+    build_transform,
+    load_array,
+    load_data,
+    load_model,
+    model_provenance,
+    parse_model_kwargs,
 )
+from ._output import OutputFolder, check_output_file
+
+__all__ = ["build_parser", "load_data", "load_model", "main"]
 
 logger = logging.getLogger("topolens")
-
-DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "digits")
+_load_array = load_array  # the name earlier versions exported
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -47,126 +55,18 @@ def _threshold(text: str) -> Any:
         ) from None
 
 
-def load_model(spec: str, weights: str | None = None) -> Any:
-    """Build a model from ``module:factory`` or ``path/to/file.py:factory`` and load weights.
-
-    Weights are read with ``torch.load(weights_only=True)``: a checkpoint holding anything but
-    tensors and plain containers is refused (:class:`UntrustedCheckpointError`).
-    """
-    import torch
-
-    if ":" not in spec:
-        raise InvalidInputError(
-            f"--model must be 'module:factory' or 'file.py:factory', found {spec!r}; e.g. "
-            "--model mypkg.models:make_cnn (a callable returning a torch.nn.Module)."
-        )
-    where, _, attr = spec.rpartition(":")
-    if where.endswith(".py"):
-        path = Path(where)
-        if not path.is_file():
-            raise InvalidInputError(f"model file {path} does not exist.")
-        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(mod_spec)  # type: ignore[arg-type]
-        mod_spec.loader.exec_module(module)  # type: ignore[union-attr]
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ImportError as exc:
-            raise InvalidInputError(
-                f"could not import {where!r} for --model {spec!r}: {exc}. Check the module path "
-                "(it must be importable from the current directory / PYTHONPATH) or pass a file: "
-                "path/to/models.py:factory."
-            ) from exc
-    if not hasattr(module, attr):
-        raise InvalidInputError(f"{where} has no attribute {attr!r}.")
-    obj = getattr(module, attr)
-    model = obj() if callable(obj) and not isinstance(obj, torch.nn.Module) else obj
-    if not isinstance(model, torch.nn.Module):
-        raise InvalidInputError(f"{spec} gave a {type(model).__name__}, not a torch.nn.Module.")
-    if weights:
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises UnpicklingError/RuntimeError for unsafe content
-            raise UntrustedCheckpointError(
-                f"could not load {weights} safely with torch.load(weights_only=True): {exc}. "
-                "Save only the state dict (torch.save(model.state_dict(), path)); topolens never "
-                "unpickles arbitrary objects."
-            ) from exc
-        if isinstance(state, dict):
-            for key in ("state_dict", "model_state_dict", "model"):
-                if key in state and isinstance(state[key], dict):
-                    state = state[key]
-                    break
-        if not isinstance(state, dict):
-            raise UntrustedCheckpointError(f"{weights} holds a {type(state).__name__}, not a state dict.")
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise InvalidInputError(f"weights in {weights} do not fit the model: {exc}") from exc
-    return model
-
-
-def load_data(name: str, split: str, root: str | None, limit: int | None) -> tuple[Any, Any]:
-    """Images as float tensors (N, 1, H, W) in [0, 1] and labels, from a data set name or a file."""
-    import numpy as np
-
-    from .. import datasets
-
-    if name == "mnist-sample":
-        x, y = datasets.load_mnist_sample(split)
-    elif name == "mnist":
-        x, y = datasets.load_mnist(root, split=split)
-    elif name == "fashion-mnist":
-        x, y = datasets.load_fashion_mnist(root, split=split)
-    elif name == "digits":
-        x, y = datasets.load_digits()
-    elif name.endswith(".npy"):
-        x, y = _load_array(name), None
-    elif name.endswith(".npz"):
-        with np.load(name, allow_pickle=False) as z:
-            keys = list(z.keys())
-            xkey = next((k for k in ("x", "inputs", "images", "X") if k in z), keys[0])
-            ykey = next((k for k in ("y", "labels", "targets") if k in z), None)
-            x, y = z[xkey], (z[ykey] if ykey else None)
-    else:
-        raise InvalidInputError(
-            f"unknown data {name!r}: use one of {', '.join(DATASETS)}, or a .npy/.npz file of inputs."
-        )
-    if limit is not None:
-        x = x[:limit]
-        y = None if y is None else y[:limit]
-    if y is not None and name in DATASETS:
-        return datasets.as_tensor_dataset(x, y).tensors
-    import torch
-
-    return torch.as_tensor(np.asarray(x, dtype=np.float32)), None
-
-
-def _load_array(path: str) -> Any:
-    """Load a numeric array from a .npy file (no pickle) with a clear error."""
-    import numpy as np
-
-    try:
-        x = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path} does not exist; expected a .npy file.") from None
-    except (ValueError, OSError) as exc:
-        raise InvalidInputError(f"could not read {path} as a .npy array ({exc}); save it with np.save.") from exc
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number):
-        raise InvalidInputError(f"{path} does not hold a numeric .npy array (found {type(x).__name__}).")
-    return x
-
-
 def _add_persistence_args(p: argparse.ArgumentParser, *, n_inputs: int | None, n_neurons: int | None) -> None:
     g = p.add_argument_group("activation persistence")
-    g.add_argument("--n-inputs", type=int, default=n_inputs, help="inputs sampled per resample (default: %(default)s)")
-    g.add_argument("--n-neurons", type=int, default=n_neurons, help="neurons sampled per resample (default: %(default)s)")
-    g.add_argument("--resamples", type=int, default=5, help="number of resamples (default: %(default)s)")
-    g.add_argument("--max-dim", type=int, default=1, help="largest homology dimension (default: %(default)s)")
+    g.add_argument("--n-inputs", type=at_least(1), default=n_inputs,
+                   help="inputs sampled per resample (>= 1; default: %(default)s)")
+    g.add_argument("--n-neurons", type=at_least(1), default=n_neurons,
+                   help="neurons sampled per resample (>= 1; default: %(default)s)")
+    g.add_argument("--resamples", type=at_least(1), default=5, help="number of resamples (default: %(default)s)")
+    g.add_argument("--max-dim", type=at_least(0), default=1, help="largest homology dimension (default: %(default)s)")
     g.add_argument("--threshold", type=_threshold, default=None,
                    help="'none' (default: exact and complete), 'auto', or a value")
     g.add_argument("--neuron-sampling", choices=("uniform", "max_activation"), default="uniform")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=at_least(0), default=0)
 
 
 def _persistence_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,56 +84,84 @@ def _persistence_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..pipeline import run_demo
 
-    res = run_demo(args.out, epochs=args.epochs, n_inputs=args.n_inputs, n_neurons=args.n_neurons,
-                   n_resamples=args.resamples, seed=args.seed, progress=not args.quiet)
+    with OutputFolder(args.out, command="demo"):
+        res = run_demo(args.out, epochs=args.epochs, n_inputs=args.n_inputs, n_neurons=args.n_neurons,
+                       n_resamples=args.resamples, seed=args.seed, progress=not args.quiet)
     print(f"test accuracy {res.info['test accuracy']:.3f}; report written to {res.report_path.resolve()}")
     return 0
 
 
-def cmd_analyze(args: argparse.Namespace) -> int:
-    from ..activations import Activations
-    from ..pipeline import analyze, analyze_activations
+def _select_layers(acts: Any, patterns: list[str] | None) -> Any:
+    """The recorded layers matching ``--layers`` (all when not given)."""
+    if not patterns:
+        return acts
+    import fnmatch
 
-    kw = _persistence_kwargs(args)
-    if args.activations and args.graphs:
+    from ..activations import Activations
+
+    chosen = [k for k in acts if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(k, p) for k in acts)]
+    if unmatched:
+        raise LayerNotFoundError(f"--layers {unmatched} match no recorded layer; available: {', '.join(acts)}")
+    return Activations({k: acts[k] for k in chosen}, labels=acts.labels,
+                       shapes={k: acts.shapes[k] for k in chosen})
+
+
+def _analyze_saved(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
+    """``analyze --activations DIR``."""
+    from ..activations import Activations
+    from ..pipeline import analyze_activations
+
+    if args.graphs:
         raise InvalidInputError("--graphs needs the model itself (--model with --data), not --activations: "
                                 "neural persistence and induced graphs are computed from its weights.")
-    if args.activations:
-        acts = Activations.load(args.activations)
-        if args.layers:
-            import fnmatch
+    if args.model or args.normalize or args.transform:
+        raise InvalidInputError("--activations are analysed as saved: --model, --normalize and "
+                                "--transform apply only when recording (--model with --data).")
+    saved = Activations.load(args.activations)
+    predictions = getattr(saved, "predictions", None)
+    acts = _select_layers(saved, args.layers)
+    prov = {"activations": str(Path(args.activations).resolve())}
+    if args.expected_accuracy is not None:
+        prov["expected accuracy"] = args.expected_accuracy
+    return analyze_activations(acts, out=args.out, info={"activations": args.activations},
+                               provenance=prov, predictions=predictions, progress=not args.quiet,
+                               extra_sections=_mapper_sections(args, acts, None, predictions), **kw)
 
-            chosen = [k for k in acts if any(fnmatch.fnmatchcase(k, p) for p in args.layers)]
-            unmatched = [p for p in args.layers if not any(fnmatch.fnmatchcase(k, p) for k in acts)]
-            if unmatched:
-                raise LayerNotFoundError(
-                    f"--layers {unmatched} match no recorded layer; available: {', '.join(acts)}"
-                )
-            acts = Activations({k: acts[k] for k in chosen}, labels=acts.labels,
-                               shapes={k: acts.shapes[k] for k in chosen})
-        res = analyze_activations(acts, out=args.out, info={"activations": args.activations},
-                                  progress=not args.quiet,
-                                  extra_sections=_mapper_sections(args, acts, None), **kw)
-    else:
-        if not args.model:
-            raise InvalidInputError("give --model module:factory (with --data) or --activations DIR.")
-        model = load_model(args.model, args.weights)
-        x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
-        data = x if y is None else (x, y)
-        graphs = _graph_sections(args, model, x, y)
-        if args.mapper:
-            from ..activations import record_activations
 
-            acts = record_activations(model, data, args.layers, reduce=args.reduce,
-                                      store=args.store, progress=not args.quiet)
-            info = {"model spec": args.model, "data": args.data, "inputs recorded": acts.n_inputs}
-            images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
-            res = analyze_activations(acts, out=args.out, info=info, progress=not args.quiet,
-                                      extra_sections=_chain(_mapper_sections(args, acts, images), graphs), **kw)
-        else:
-            res = analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out,
-                          store=args.store, progress=not args.quiet, extra_sections=graphs,
-                          info={"model spec": args.model, "data": args.data}, **kw)
+def _analyze_model(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
+    """``analyze --model ... --data ...``: record, then analyse."""
+    from ..pipeline import analyze, analyze_activations
+
+    if not args.model:
+        raise InvalidInputError("give --model module:name (with --data) or --activations DIR.")
+    transform, desc = build_transform(args.normalize, args.transform)
+    model = load_model(args.model, args.weights, parse_model_kwargs(args.model_kwargs))
+    prov = model_provenance(args, desc)
+    x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
+    data = x if y is None else (x, y)
+    graphs = _graph_sections(args, model, x, y, transform)
+    info = {"model spec": args.model, "data": args.data}
+    if not args.mapper:
+        return analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out,
+                       store=args.store, progress=not args.quiet, extra_sections=graphs,
+                       transform=transform, provenance=prov, info=info, **kw)
+    from ..activations import record_activations
+
+    acts = record_activations(model, data, args.layers, reduce=args.reduce, store=args.store,
+                              transform=transform, progress=not args.quiet)
+    info["inputs recorded"] = acts.n_inputs
+    images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
+    mapper = _mapper_sections(args, acts, images, acts.predictions)
+    return analyze_activations(acts, out=args.out, info=info, provenance=prov, progress=not args.quiet,
+                               extra_sections=_chain(mapper, graphs), **kw)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    kw = _persistence_kwargs(args)
+    protect = [args.activations, args.weights, args.data if Path(args.data).suffix else None]
+    with OutputFolder(args.out, command="analyze", protect=protect):
+        res = _analyze_saved(args, kw) if args.activations else _analyze_model(args, kw)
     print(f"report written to {res.report_path.resolve()}")
     return 0
 
@@ -251,18 +179,30 @@ def _chain(*callbacks: Any) -> Any:
     return run
 
 
-def _graph_sections(args: argparse.Namespace, model: Any, x: Any, y: Any) -> Any:
-    """The report callback adding the weight/induced graph section for ``--graphs N`` (or None)."""
+def _graph_sections(args: argparse.Namespace, model: Any, x: Any, y: Any, transform: Any = None) -> Any:
+    """The report callback adding the weight/induced graph section for ``--graphs N`` (or None).
+
+    The graphs are induced by the inputs the model sees: ``transform`` (from ``--normalize``
+    / ``--transform``) is applied to them first.
+    """
     if not args.graphs:
         return None
     from ..pipeline import weight_graph_analysis
+
+    if transform is not None:
+        import torch
+
+        with torch.no_grad():
+            x = transform(x[: max(args.graphs, 1)])
+        if not isinstance(x, torch.Tensor):
+            raise InvalidInputError(f"the input transform returned a {type(x).__name__}, not a tensor.")
 
     run = weight_graph_analysis(model, x, y, n_examples=args.graphs,
                                 eps=args.graphs_eps if y is not None else None)
     return run.add_to
 
 
-def _mapper_sections(args: argparse.Namespace, acts: Any, images: Any) -> Any:
+def _mapper_sections(args: argparse.Namespace, acts: Any, images: Any, predictions: Any = None) -> Any:
     """The report callback adding a Mapper section for ``--mapper LAYER ...`` (or None)."""
     if not args.mapper:
         return None
@@ -275,7 +215,7 @@ def _mapper_sections(args: argparse.Namespace, acts: Any, images: Any) -> Any:
     from ..pipeline import mapper_analysis
 
     run = mapper_analysis({k: acts[k] for k in args.mapper}, labels=acts.labels, images=images,
-                          out=args.out, progress=not args.quiet,
+                          predictions=predictions, out=args.out, progress=not args.quiet,
                           title=f"Mapper of {', '.join(args.mapper)}")
 
     def add(rep: Any) -> None:
@@ -292,7 +232,10 @@ def cmd_persistence(args: argparse.Namespace) -> int:
     from ..dissimilarity import pairwise_dissimilarity
     from ..homology import rips_persistence
 
-    x = _load_array(args.input)
+    target = None
+    if args.out:  # checked before the computation; a folder means a file inside it
+        target = check_output_file(args.out, default_name=f"{Path(args.input).stem}.npz", suffix=".npz")
+    x = load_array(args.input)
     if args.points == "distance":
         d = x
     else:
@@ -308,18 +251,20 @@ def cmd_persistence(args: argparse.Namespace) -> int:
     for k in dg.dims:
         life = dg.lifetimes(k)
         print(f"H{k}: {len(dg[k])} classes, longest finite bar {life.max(initial=0):.4g}")
-    if args.out:
+    if target is not None:
         try:
-            print(f"diagrams written to {dg.save(args.out)}")
+            print(f"diagrams written to {dg.save(target)}")
         except OSError as exc:
-            raise InvalidInputError(f"could not write {args.out}: {exc}") from exc
+            raise InvalidInputError(f"could not write {target}: {exc.strerror or exc}") from exc
     return 0
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
     from ..activations import list_layers
 
-    model = load_model(args.model, None)
+    if not args.model:
+        raise InvalidInputError("give --model module:name, the model whose layers to list.")
+    model = load_model(args.model, args.weights, parse_model_kwargs(args.model_kwargs))
     for name, kind in list_layers(model):
         print(f"{name}\t{kind}")
     return 0
@@ -359,11 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "compute the persistent homology of its neurons' activations and write a "
                        "self-contained HTML report.")
     p.add_argument("--out", default="topolens-report", help="output folder (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--n-inputs", type=int, default=1000, help="training inputs used for topology")
-    p.add_argument("--n-neurons", type=int, default=400, help="neurons sampled per layer and resample")
-    p.add_argument("--resamples", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=at_least(1), default=5)
+    p.add_argument("--n-inputs", type=at_least(1), default=1000, help="training inputs used for topology")
+    p.add_argument("--n-neurons", type=at_least(1), default=400, help="neurons sampled per layer and resample")
+    p.add_argument("--resamples", type=at_least(1), default=5)
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("analyze", parents=[common], help="activation topology of your model, as an HTML report",
@@ -371,13 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "and write the activation-topology report. Weights are loaded with "
                        "torch.load(weights_only=True).")
     src = p.add_argument_group("what to analyse")
-    src.add_argument("--model", help="module:factory or file.py:factory returning a torch.nn.Module")
-    src.add_argument("--weights", help="state dict file (torch.save(model.state_dict(), path))")
+    add_model_args(src)
     src.add_argument("--data", default="mnist-sample",
                      help=f"one of {', '.join(DATASETS)} or a .npy/.npz file of inputs (default: %(default)s)")
     src.add_argument("--split", choices=("train", "test"), default="train")
     src.add_argument("--data-root", help="data folder (default: $TOPOLENS_DATA)")
-    src.add_argument("--max-inputs", type=int, default=2000, help="inputs to record (default: %(default)s)")
+    src.add_argument("--max-inputs", type=at_least(1), default=2000,
+                     help="inputs to record (>= 1; default: %(default)s)")
     src.add_argument("--activations", help="folder of activations saved by Activations.save, instead of --model")
     src.add_argument("--layers", nargs="+", help="layer names or glob patterns (default: all leaf layers)")
     src.add_argument("--store", help="stream activations to memory-mapped files in this folder "
@@ -386,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="conv outputs: one neuron per (channel, position) or pooled per channel")
     p.add_argument("--mapper", nargs="+", metavar="LAYER",
                    help="also add a Mapper section (and mapper.html) for these recorded layers")
-    p.add_argument("--graphs", type=int, default=0, metavar="N",
+    p.add_argument("--graphs", type=at_least(0), default=0, metavar="N",
                    help="also add a weight/induced graph section: neural persistence and the induced "
                         "graphs of the first N inputs (needs --model; default: off)")
     p.add_argument("--graphs-eps", type=float, default=0.1, metavar="EPS",
@@ -403,16 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neurons (columns) or inputs (rows) as points, or 'distance' for a distance matrix")
     p.add_argument("--metric", choices=("abs_correlation", "correlation", "cosine", "euclidean"),
                    default="abs_correlation")
-    p.add_argument("--max-dim", type=int, default=1)
+    p.add_argument("--max-dim", type=at_least(0), default=1)
     p.add_argument("--threshold", type=_threshold, default=None,
                    help="'none' (default: exact and complete), 'auto', a value, or q<quantile> e.g. q0.2")
     p.add_argument("--backend", choices=("auto", "gudhi", "ripser", "giotto"), default="auto")
-    p.add_argument("--out", help="save the diagrams to this .npz file")
+    p.add_argument("--out", help="save the diagrams to this .npz file (a folder: FOLDER/<input>.npz)")
     p.set_defaults(func=cmd_persistence)
 
     p = sub.add_parser("layers", parents=[common], help="list a model's layers (names for --layers)",
                        description="List the modules of a model, as accepted by --layers.")
-    p.add_argument("--model", required=True, help="module:factory or file.py:factory")
+    add_model_args(p, transforms=False)
     p.set_defaults(func=cmd_layers)
 
     p = sub.add_parser("info", parents=[common], help="versions, backends and device", description="Show versions, "
@@ -441,6 +386,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TopolensError as exc:
         print(f"topolens {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the environment, not a bug: a full disk, a file removed meanwhile
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"topolens {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # pragma: no cover
         print("interrupted", file=sys.stderr)
         return 130

@@ -18,7 +18,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_mapper_parser"]
+from ._args import add_model_args, at_least
+from ._loaders import build_transform, load_array, load_data, load_model, parse_model_kwargs
+from ._output import OutputFolder
+
+__all__ = ["add_mapper_parser", "cmd_mapper"]
 
 
 def _lens(text: str) -> Any:
@@ -40,13 +44,13 @@ def add_mapper_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                      "Activations.save")
     src.add_argument("--labels", help=".npy of integer labels, one per input")
     src.add_argument("--images", help=".npy of input images (n, h, w) or (n, c, h, w) for the inspector")
-    src.add_argument("--model", help="module:factory or file.py:factory returning a torch.nn.Module")
-    src.add_argument("--weights", help="state dict file (read with torch.load(weights_only=True))")
+    add_model_args(src)
     src.add_argument("--data", default="mnist-sample", help="mnist-sample, mnist, fashion-mnist, "
                      "digits, or a .npy/.npz file of inputs (default: %(default)s)")
     src.add_argument("--split", choices=("train", "test"), default="train")
     src.add_argument("--data-root", help="data folder (default: $TOPOLENS_DATA)")
-    src.add_argument("--max-inputs", type=int, default=2000, help="inputs to record (default: %(default)s)")
+    src.add_argument("--max-inputs", type=at_least(1), default=2000,
+                     help="inputs to record (>= 1; default: %(default)s)")
     src.add_argument("--layers", nargs="+", help="layer names or globs (default: the penultimate layer)")
     g = p.add_argument_group("Mapper")
     g.add_argument("--lens", type=_lens, default="l2norm",
@@ -54,18 +58,18 @@ def add_mapper_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--cover", choices=("uniform", "gtda", "balanced"), default="uniform",
                    help="uniform intervals with KeplerMapper's convention, giotto-tda's, or "
                         "quantile intervals (default: %(default)s)")
-    g.add_argument("--intervals", type=int, nargs="+", default=[10], help="intervals per lens "
+    g.add_argument("--intervals", type=at_least(1), nargs="+", default=[10], help="intervals per lens "
                    "coordinate (several values with --sweep; default: 10)")
     g.add_argument("--overlap", type=float, nargs="+", default=[0.3],
                    help="overlap fraction (several with --sweep; default: 0.3)")
     g.add_argument("--eps", type=float, nargs="+", help="DBSCAN radius (default: from --eps-quantile)")
     g.add_argument("--eps-quantile", type=float, nargs="+",
                    help="quantile of the (min_samples-1)-NN distances giving eps (default: 0.7)")
-    g.add_argument("--min-samples", type=int, default=5, help="DBSCAN min_samples (default: %(default)s)")
+    g.add_argument("--min-samples", type=at_least(1), default=5, help="DBSCAN min_samples (default: %(default)s)")
     g.add_argument("--noise", choices=("drop", "singletons", "together"), default="drop",
                    help="noise points: left out (KeplerMapper), single-input nodes, or one node per "
                         "cover set (giotto-tda)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=at_least(0), default=0)
     g.add_argument("--sweep", action="store_true", help="stability table over the given settings")
     p.add_argument("--out", default="topolens-mapper", help="output folder (default: %(default)s)")
     p.set_defaults(func=cmd_mapper)
@@ -81,53 +85,60 @@ def _single(values: list[Any] | None, flag: str) -> Any:
     return values[0]
 
 
+def _saved_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, Any]:
+    """(layers, labels, predictions, images) of ``--activations FILE.npy|DIR``."""
+    from ..exceptions import InvalidInputError
+
+    if args.model or args.normalize or args.transform:
+        raise InvalidInputError("--activations are mapped as saved: --model, --normalize and "
+                                "--transform apply only when recording (--model with --data).")
+    path = Path(args.activations)
+    predictions = None
+    if path.is_dir():
+        from ..activations import Activations
+
+        acts = Activations.load(path)
+        layers = {k: acts[k] for k in acts}
+        if args.layers:
+            import fnmatch
+
+            layers = {k: v for k, v in layers.items()
+                      if any(fnmatch.fnmatchcase(k, pat) for pat in args.layers)}
+            if not layers:
+                raise InvalidInputError(f"--layers {args.layers} match no layer of {path}; "
+                                        f"available: {', '.join(acts)}")
+        labels, predictions = acts.labels, getattr(acts, "predictions", None)
+    else:
+        x = load_array(str(path))
+        layers = {path.stem: x.reshape(len(x), -1) if x.ndim > 2 else x}
+        labels = None
+    if args.labels:
+        labels = load_array(args.labels)
+    images = load_array(args.images) if args.images else None
+    return layers, labels, predictions, images
+
+
 def _load_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, Any]:
     """(layers, labels, predictions, images) from the command-line arguments."""
     import numpy as np
 
     from ..exceptions import InvalidInputError
-    from .main import _load_array, load_data, load_model
 
     if args.activations:
-        path = Path(args.activations)
-        if path.is_dir():
-            from ..activations import Activations
-
-            acts = Activations.load(path)
-            layers = {k: acts[k] for k in acts}
-            if args.layers:
-                import fnmatch
-
-                layers = {k: v for k, v in layers.items()
-                          if any(fnmatch.fnmatchcase(k, pat) for pat in args.layers)}
-                if not layers:
-                    raise InvalidInputError(f"--layers {args.layers} match no layer of {path}; "
-                                            f"available: {', '.join(acts)}")
-            labels = acts.labels
-        else:
-            x = _load_array(str(path))
-            layers = {path.stem: x.reshape(len(x), -1) if x.ndim > 2 else x}
-            labels = None
-        if args.labels:
-            labels = _load_array(args.labels)
-        images = _load_array(args.images) if args.images else None
-        return layers, labels, None, images
+        return _saved_sources(args)
     if not args.model:
-        raise InvalidInputError("give --activations FILE.npy|DIR, or --model module:factory with --data.")
+        raise InvalidInputError("give --activations FILE.npy|DIR, or --model module:name with --data.")
     from ..activations import list_layers, record_activations
 
-    model = load_model(args.model, args.weights)
+    transform, _ = build_transform(args.normalize, args.transform)
+    model = load_model(args.model, args.weights, parse_model_kwargs(args.model_kwargs))
     x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
     names = [n for n, _ in list_layers(model)]
     chosen = args.layers or ([names[-2]] if len(names) >= 2 else names)
-    out_layer = names[-1]
-    record = list(dict.fromkeys([*chosen, out_layer]))
-    acts = record_activations(model, x if y is None else (x, y), record, progress=not args.quiet)
-    layers = {k: acts[k] for k in acts if k != out_layer or out_layer in chosen}
-    predictions = None
-    out = acts[out_layer]
-    if y is not None and out.ndim == 2 and out.shape[1] > 1:
-        predictions = np.asarray(out).argmax(axis=1)
+    acts = record_activations(model, x if y is None else (x, y), chosen, transform=transform,
+                              progress=not args.quiet)
+    layers = {k: acts[k] for k in acts}
+    predictions = acts.predictions if y is not None else None
     images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
     labels = None if y is None else np.asarray(y)
     return layers, labels, predictions, images
@@ -136,36 +147,50 @@ def _load_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, A
 def cmd_mapper(args: argparse.Namespace) -> int:
     from ..exceptions import InvalidInputError
 
-    layers, labels, predictions, images = _load_sources(args)
-    if not layers:
-        raise InvalidInputError("no activations to map; check --layers.")
     out = Path(args.out)
-    if args.sweep:
-        from .._io import atomic_write_text
-        from ..mapper import stability_sweep
-
-        for name, x in layers.items():
-            res = stability_sweep(x.reshape(len(x), -1), lens=args.lens, n_intervals=args.intervals,
-                                  overlap=args.overlap, eps=args.eps, eps_quantiles=args.eps_quantile,
-                                  min_samples=args.min_samples, cover=args.cover, noise=args.noise,
-                                  random_state=args.seed, progress=not args.quiet)
-            md = res.to_markdown()
-            print(f"## {name}\n\n{md}\n")
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-            print(f"written to {atomic_write_text(out / f'sweep_{safe}.md', md + chr(10))}")
-        return 0
-    from ..pipeline import mapper_analysis
-
-    run = mapper_analysis(
-        {k: v.reshape(len(v), -1) for k, v in layers.items()}, labels=labels,
-        predictions=predictions, images=images, out=out, lens=args.lens, cover=args.cover,
-        n_intervals=_single(args.intervals, "--intervals"), overlap=_single(args.overlap, "--overlap"),
-        eps=_single(args.eps, "--eps"), eps_quantile=_single(args.eps_quantile, "--eps-quantile"),
-        min_samples=args.min_samples, noise=args.noise, seed=args.seed, progress=not args.quiet,
-        title=f"Mapper of {', '.join(layers)}")
+    protect = [args.activations, args.labels, args.images, args.weights,
+               args.data if Path(args.data).suffix else None]
+    with OutputFolder(out, command="mapper", protect=protect):
+        layers, labels, predictions, images = _load_sources(args)
+        if not layers:
+            raise InvalidInputError("no activations to map; check --layers.")
+        if args.sweep:
+            _sweep(args, layers, out)
+            return 0
+        run = _map(args, layers, labels, predictions, images, out)
     for name, g in run.graphs.items():
         s = g.summary()
         print(f"{name}: {s['n_nodes']} nodes, {s['n_edges']} edges, {s['b0']} components, "
               f"{s['b1']} cycles, {s['coverage']:.1%} of inputs covered, eps {g.params.get('eps', float('nan')):.4g}")
     print(f"explorer written to {run.explorer_path.resolve()}")
     return 0
+
+
+def _sweep(args: argparse.Namespace, layers: dict[str, Any], out: Path) -> None:
+    """``--sweep``: a stability table per layer, printed and written to ``sweep_<layer>.md``."""
+    from .._io import atomic_write_text
+    from ..mapper import stability_sweep
+
+    for name, x in layers.items():
+        res = stability_sweep(x.reshape(len(x), -1), lens=args.lens, n_intervals=args.intervals,
+                              overlap=args.overlap, eps=args.eps, eps_quantiles=args.eps_quantile,
+                              min_samples=args.min_samples, cover=args.cover, noise=args.noise,
+                              random_state=args.seed, progress=not args.quiet)
+        md = res.to_markdown()
+        print(f"## {name}\n\n{md}\n")
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        print(f"written to {atomic_write_text(out / f'sweep_{safe}.md', md + chr(10))}")
+
+
+def _map(args: argparse.Namespace, layers: dict[str, Any], labels: Any, predictions: Any,
+         images: Any, out: Path) -> Any:
+    """The Mapper graphs, their files and the explorer."""
+    from ..pipeline import mapper_analysis
+
+    return mapper_analysis(
+        {k: v.reshape(len(v), -1) for k, v in layers.items()}, labels=labels,
+        predictions=predictions, images=images, out=out, lens=args.lens, cover=args.cover,
+        n_intervals=_single(args.intervals, "--intervals"), overlap=_single(args.overlap, "--overlap"),
+        eps=_single(args.eps, "--eps"), eps_quantile=_single(args.eps_quantile, "--eps-quantile"),
+        min_samples=args.min_samples, noise=args.noise, seed=args.seed, progress=not args.quiet,
+        title=f"Mapper of {', '.join(layers)}")

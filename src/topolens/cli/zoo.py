@@ -20,20 +20,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ._args import at_least, n_jobs
+from ._output import OutputFolder, check_folder, check_output_file
+
 __all__ = ["add_zoo_parser"]
 
 
 def _feature_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("features (defaults: Ballester et al.'s scale)")
-    g.add_argument("--n-inputs", type=int, default=2000, help="fixed training inputs (default: %(default)s)")
-    g.add_argument("--n-neurons", type=int, default=3000, help="neurons per resample (default: %(default)s)")
-    g.add_argument("--resamples", type=int, default=20, help="neuron resamples averaged (default: %(default)s)")
-    g.add_argument("--max-dim", type=int, default=1, help="largest homology dimension (default: %(default)s)")
+    g.add_argument("--n-inputs", type=at_least(1), default=2000, help="fixed training inputs (default: %(default)s)")
+    g.add_argument("--n-neurons", type=at_least(1), default=3000, help="neurons per resample (default: %(default)s)")
+    g.add_argument("--resamples", type=at_least(1), default=20, help="neuron resamples averaged (default: %(default)s)")
+    g.add_argument("--max-dim", type=at_least(0), default=1, help="largest homology dimension (default: %(default)s)")
     g.add_argument("--layers", nargs="+", help="layer names (default: every nn.ReLU)")
     g.add_argument("--sampling", choices=("uniform", "max_activation"), default="uniform",
                    help="neuron sampling scheme (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the input sample and resamples")
-    g.add_argument("--jobs", type=int, default=1, help="worker processes over models (-1: all cores)")
+    g.add_argument("--seed", type=at_least(0), default=0, help="seed of the input sample and resamples")
+    g.add_argument("--jobs", type=n_jobs, default=1, help="worker processes over models (-1: all cores)")
     g.add_argument("--data", help="data root (default: $TOPOLENS_DATA)")
     g.add_argument("--no-cache", action="store_true", help="recompute cached features")
 
@@ -70,9 +73,11 @@ def _csv(table: Any) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..zoo import train_zoo
+    from ..zoo import load_grid, train_zoo
 
-    zoo = train_zoo(args.grid, args.out, n_jobs=args.jobs, root=args.data, progress=not args.quiet)
+    grid = load_grid(args.grid)  # a bad grid fails before the folder is touched
+    check_folder(Path(args.out), "--out")  # and a bad folder before any training
+    zoo = train_zoo(grid, args.out, n_jobs=args.jobs, root=args.data, progress=not args.quiet)
     g = zoo.gaps()
     print(f"{len(zoo)} models in {Path(args.out).resolve()}; gap min {g.min():.4f}, "
           f"mean {g.mean():.4f}, max {g.max():.4f}")
@@ -94,16 +99,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text
     from ..generalization import predict_gap
 
+    target = check_output_file(args.json, flag="--json", default_name="scores.json") if args.json else None
     result = predict_gap(_table(args), n_repeats=args.repeats, seed=args.cv_seed)
     print(result.to_markdown())
-    if args.json:
-        atomic_write_text(args.json, json.dumps({"predictors": result.rows(),
+    if target is not None:
+        atomic_write_text(target, json.dumps({"predictors": result.rows(),
                                                  "per_feature": result.per_feature}, indent=1))
-        print(f"scores written to {Path(args.json).resolve()}")
+        print(f"scores written to {target.resolve()}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    with OutputFolder(args.out, command="zoo report", protect=[args.zoo]):
+        path = _write_zoo_report(args)
+    print(f"report written to {path.resolve()}")
+    return 0
+
+
+def _write_zoo_report(args: argparse.Namespace) -> Path:
     from ..generalization import predict_gap
     from ..report import KeyValue, Report, add_gap_prediction_section
     from ..zoo import Zoo
@@ -118,9 +131,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                                       "varying hyperparameters": ", ".join(table.hyperparameters)},
                                      caption="Zoo")])
     add_gap_prediction_section(rep, result, table)
-    path = rep.write(Path(args.out) / "zoo-report.html")
-    print(f"report written to {path.resolve()}")
-    return 0
+    return rep.write(Path(args.out) / "zoo-report.html")
 
 
 def add_zoo_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -136,7 +147,7 @@ def add_zoo_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("grid", help="grid file (.yaml/.yml or .json)")
     p.add_argument("--out", required=True, help="zoo folder")
     p.add_argument("--data", help="data root (default: $TOPOLENS_DATA)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    p.add_argument("--jobs", type=n_jobs, default=1, help="worker processes (-1: all cores)")
     p.set_defaults(func=cmd_train)
 
     for name, func, help_ in (
@@ -148,7 +159,7 @@ def add_zoo_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         p.add_argument("zoo", help="zoo folder made by 'topolens zoo train'")
         _feature_args(p)
         if name != "features":
-            p.add_argument("--repeats", type=int, default=5, help="repeats of 2-fold CV (default: 5)")
+            p.add_argument("--repeats", type=at_least(1), default=5, help="repeats of 2-fold CV (default: 5)")
             p.add_argument("--cv-seed", type=int, default=0, help="seed of the CV splits")
         if name == "predict":
             p.add_argument("--json", help="also write the scores to this JSON file")
