@@ -2,6 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
@@ -137,3 +138,50 @@ def test_bfloat16_tensor_and_bad_device():
     assert correlation_dissimilarity(torch.randn(30, 4).to(torch.bfloat16)).shape == (4, 4)
     with pytest.raises(InvalidInputError, match="device"):
         correlation_dissimilarity(relu_activations(20, 5), device="nonsense")
+
+
+# --- issue 13: unusual dtypes and large inputs ------------------------------------------------
+
+@pytest.mark.parametrize("metric", ["abs_correlation", "correlation", "cosine", "euclidean"])
+@pytest.mark.parametrize("points", ["neurons", "inputs"])
+def test_small_dtypes_give_the_float32_result(metric, points, tmp_path):
+    from topolens.dissimilarity import pairwise_dissimilarity
+
+    a = (relu_activations(40, 12, seed=3) * 20).astype(np.uint8)
+    ref = pairwise_dissimilarity(a.astype(np.float32), metric, points=points)
+    mm = np.lib.format.open_memmap(tmp_path / "a.npy", mode="w+", dtype=np.float16, shape=a.shape)
+    mm[:] = a  # small integers are exact in float16
+    for x in (a, a.astype(np.float16), mm, torch.from_numpy(a.astype(np.float16))):
+        d = pairwise_dissimilarity(x, metric, points=points)
+        assert d.dtype == np.float32 and np.array_equal(d, d.T) and not np.diagonal(d).any()
+        np.testing.assert_allclose(d, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["abs_correlation", "cosine", "euclidean"])
+def test_complex_activations_are_refused_not_cast(metric):
+    from topolens.dissimilarity import pairwise_dissimilarity
+
+    a = relu_activations(20, 6) + 1j
+    for x in (a, torch.from_numpy(a)):
+        with pytest.raises(InvalidInputError, match="complex"):
+            pairwise_dissimilarity(x, metric)
+
+
+@pytest.mark.parametrize("metric", ["abs_correlation", "cosine", "euclidean"])
+def test_large_float16_memmap_refused_before_conversion(metric, tmp_path):
+    """The working copies are budgeted from the shape, before the float16 input is converted."""
+    import time
+    import tracemalloc
+
+    from topolens import MemoryBudgetError
+    from topolens.dissimilarity import pairwise_dissimilarity
+
+    mm = np.memmap(tmp_path / "a.dat", dtype=np.float16, mode="w+", shape=(4000, 3000))  # 24 MB, sparse
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(MemoryBudgetError, match=r"3000 points.*working copies.*fewer points"):
+        pairwise_dissimilarity(mm, metric, memory_limit=64 << 20, device="cpu")
+    elapsed = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 1.0 and peak < 4 << 20

@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 #: bytes of device memory one chunk of the product may take (output block + operands)
 _CHUNK_BYTES = 1 << 28
+#: working copies of the input below this many bytes are not budgeted separately
+_SMALL_COPIES = 1 << 24
 
 
 def default_device(device: Any = None) -> Any:
@@ -84,6 +86,29 @@ def _constant_mask(a: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     span = a.max(axis=0).astype(np.float64) - a.min(axis=0).astype(np.float64)
     scale = np.abs(a).max(axis=0).astype(np.float64)
     return span <= rtol * scale
+
+
+def _check_working_memory(x: Any, *, points_axis: int, bytes_per_entry: int, out: Any,
+                          memory_limit: Any, what: str) -> None:
+    """Refuse, from the input's shape alone (before any conversion), a computation whose working
+    copies (``bytes_per_entry`` per input entry), dense output (``4 n^2`` unless ``out`` is
+    given) and one product block would not fit in ``memory_limit``."""
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) != 2:
+        return  # nested lists are converted (and their shape checked) by the validation
+    from .homology.memory import check_memory
+
+    n_in, n_out = int(shape[0]), int(shape[1])
+    n = (n_in, n_out)[points_axis]
+    copies = bytes_per_entry * n_in * n_out
+    if copies < _SMALL_COPIES:  # small copies: only the dense output is checked (_gram_to_dissimilarity)
+        return
+    block = min(_CHUNK_BYTES, 4 * n * n + 4 * n_in * n_out)  # one product block and its operands
+    need = copies + (4 * n * n if out is None else 0) + block
+    check_memory(need, memory_limit, what=f"{what} of {n} points (the dense {n} x {n} float32 result "
+                 f"and working copies of the {n_in} x {n_out} input)",
+                 hint="Sample fewer points (neurons or inputs), pass out=np.lib.format.open_memmap(path, "
+                      "mode='w+', dtype=np.float32, shape=(n, n)) to write the result to disk")
 
 
 def _warn_constant(n_const: int, n: int, policy: str, context: str = "", stacklevel: int = 3) -> None:
@@ -193,9 +218,12 @@ def correlation_dissimilarity(
     import torch
 
     check_choice(constant, "constant", ("zero", "raise"))
+    # converted input, its centred copy (float64 at most) and the float32 operand
+    _check_working_memory(activations, points_axis=1, bytes_per_entry=20, out=out, memory_limit=memory_limit,
+                          what="1 - |corr|")
     # keep float64 input in float64 until it is centred (offsets >> spread lose digits in float32)
     raw = _to_numpy(activations)
-    a = check_activations(raw, name="activations", min_inputs=2,
+    a = check_activations(raw, name="activations", min_inputs=2, memory_limit=memory_limit,
                           dtype=np.float64 if raw.dtype == np.float64 else np.float32)
     const = _constant_mask(a)
     n_const = int(const.sum())
@@ -235,7 +263,10 @@ def cosine_dissimilarity(
     """
     import torch
 
-    a = check_activations(activations, name="activations", min_inputs=1)
+    # float32 input, its float64 copy, the normalised float64 and float32 copies
+    _check_working_memory(activations, points_axis=1, bytes_per_entry=24, out=out, memory_limit=memory_limit,
+                          what="cosine dissimilarity")
+    a = check_activations(activations, name="activations", min_inputs=1, memory_limit=memory_limit)
     a64 = a.astype(np.float64)
     norms = np.sqrt(np.einsum("ij,ij->j", a64, a64))
     zero = norms == 0
@@ -268,6 +299,9 @@ def euclidean_distances(
     """
     import torch
 
+    # float64 points, their centred copy and the float32 transposed operand
+    _check_working_memory(x, points_axis=0, bytes_per_entry=20, out=out, memory_limit=memory_limit,
+                          what="Euclidean distances")
     pts = check_points(x, name="points")
     pts = pts - pts.mean(axis=0, keepdims=True)
     dev = default_device(device)
@@ -297,7 +331,11 @@ def pairwise_dissimilarity(
     """
     check_choice(metric, "metric", ("correlation", "abs_correlation", "cosine", "euclidean"))
     check_choice(points, "points", ("neurons", "inputs"))
-    a = check_activations(activations, min_inputs=1)
+    limit = kwargs.get("memory_limit", "auto")
+    # the float32 validated copy (and its transpose for inputs as points) come on top of the metric's own
+    _check_working_memory(activations, points_axis=1 if points == "neurons" else 0, bytes_per_entry=28,
+                          out=kwargs.get("out"), memory_limit=limit, what=f"the {metric} dissimilarity")
+    a = check_activations(activations, min_inputs=1, memory_limit=limit)
     # every metric below compares columns except euclidean_distances, which compares rows
     if metric == "euclidean":
         return euclidean_distances(a if points == "inputs" else a.T, device=device, **kwargs)
