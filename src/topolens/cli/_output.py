@@ -73,6 +73,9 @@ def check_output_file(path: str | os.PathLike, *, flag: str = "--out", default_n
         p = p.with_suffix(p.suffix + suffix)
     if p.exists() and not p.is_file():
         raise InvalidInputError(f"{flag} {p} exists and is not a file; give a file name.")
+    blocker = next((q for q in (p.parent, *p.parent.parents) if q.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise InvalidInputError(f"{flag} {p}: {blocker} is a file, not a folder; choose another path.")
     check_folder(p.parent, f"{flag} folder")
     return p
 
@@ -189,7 +192,7 @@ class OutputFolder:
             owned = written | {rel for rel in self._owned - set(removed) if rel in after}
         else:
             owned = written | (self._owned & set(after))
-        foreign = set(after) - owned
+        foreign = set(after) - owned - set(removed)
         self._write_manifest("done" if ok else "failed", sorted(owned), sorted(foreign))
         return removed
 
