@@ -322,7 +322,10 @@ def rips_persistence(
     ----------
     X : array-like
         With ``metric="precomputed"`` (default) a square dissimilarity matrix (symmetric,
-        zero diagonal, finite); with ``metric="euclidean"`` a ``(n_points, n_features)``
+        zero diagonal, finite, non-negative; rounding errors up to ``1e-6`` of the largest
+        entry are repaired once, by :func:`topolens._validation.check_distance_matrix`, so
+        that every engine sees an exactly symmetric matrix; 0, 1 or 2 points give H0 and
+        empty higher dimensions); with ``metric="euclidean"`` a ``(n_points, n_features)``
         point cloud whose **rows** are the points (distances computed exactly in float64;
         for activations with many features, :func:`topolens.dissimilarity.euclidean_distances`
         is a faster float32 GEMM).
@@ -342,7 +345,7 @@ def rips_persistence(
         leave no class alive), falling back to a higher threshold and finally to the full run.
         The diagrams are the full ones, exactly; on ``1 - |corr|`` matrices of a few thousand
         neurons it is about twice as fast (``benchmarks/README.md``, section 6). ``"auto"``
-        (default): when ``n >= CERTIFY_MIN_POINTS`` and the matrix is exactly symmetric;
+        (default): when ``n >= CERTIFY_MIN_POINTS``;
         ``True``: whenever ``max_dim == 1``; ``False``: never.
     auto_start : float
         Lowest quantile tried first by ``threshold="auto"``.
@@ -359,7 +362,9 @@ def rips_persistence(
         Prime p of the coefficient field Z/p (at most 251).
     memory_limit : int (bytes), "auto" or None
         Refuse (:class:`~topolens.MemoryBudgetError`) before allocating more than this;
-        ``"auto"``: 80% of the available memory; ``None``: no check.
+        ``"auto"``: 80% of the available memory; ``None``: no check. Checked from the
+        input's shape before it is read or converted (the matrix and its validation), before
+        the certificate's dense temporaries, and before each engine run.
     metadata : dict, optional
         Extra entries stored in the result's metadata (e.g. the dissimilarity's name).
 
