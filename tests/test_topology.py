@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from topolens import (
     LayerNotFoundError,
     NonFiniteError,
     ShapeError,
+    TopolensWarning,
     activation_persistence,
 )
 from topolens.dissimilarity import correlation_dissimilarity
@@ -126,7 +129,7 @@ def test_n_jobs_gives_identical_results(acts):
         for x, y in zip(one.neuron_indices[g] + one.input_indices[g],
                         two.neuron_indices[g] + two.input_indices[g], strict=True):
             np.testing.assert_array_equal(x, y)
-    assert len(activation_persistence(acts, n_jobs=-1, n_resamples=2)["a"]) == 2
+    assert len(activation_persistence(acts, n_jobs=-1, n_resamples=2, n_inputs=299)["a"]) == 2
 
 
 def test_n_jobs_lowered_to_fit_the_memory_budget(acts, caplog):
@@ -153,3 +156,46 @@ def test_certified_threshold_is_the_full_diagram(acts):
     for c, f in zip(cert["a"], full["a"], strict=True):
         assert c.allclose(f, atol=0) and c.metadata["threshold_mode"] == "certified"
         assert c.metadata["complete"] and c.metadata["threshold"] is None
+
+
+def test_identical_resamples_are_computed_once_with_a_warning(acts):
+    a = acts["a"].copy()
+    a[:, :5] = 0.0  # 55 usable neurons
+    with pytest.warns(TopolensWarning, match=r"'activations': every resample would be identical, so 1 "
+                      r"was computed instead of 4: all 300 inputs.*all 55 usable.*5 constant.*"
+                      r"n_inputs < 300 or n_neurons < 55"):
+        res = activation_persistence(a, n_neurons=100, n_resamples=4, seed=2)
+    assert len(res["activations"]) == 1 and res.params["n_resamples_computed"] == {"activations": 1}
+    ref = rips_persistence(correlation_dissimilarity(a[:, 5:]), 1)
+    assert res["activations"][0].allclose(ref, atol=1e-6)
+    # per group: the small layer b is degenerate, a (sampled neurons) is not
+    with pytest.warns(TopolensWarning, match="'b': every resample") as rec:
+        mixed = activation_persistence(acts, n_neurons=30, n_resamples=3)
+    assert [str(w.message)[:4] for w in rec if issubclass(w.category, TopolensWarning)
+            and "identical" in str(w.message)] == ["'b':"]
+    assert len(mixed["a"]) == 3 and len(mixed["b"]) == 1
+    assert mixed.params["n_resamples_computed"] == {"a": 3, "b": 1}
+    # sampling inputs (or neurons) makes resamples differ: no warning, all computed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TopolensWarning)
+        assert len(activation_persistence(acts, layers=["b"], n_inputs=200, n_resamples=3)["b"]) == 3
+
+
+def test_two_neurons_and_validation_before_the_float32_cast():
+    a = relu_activations(50, 10, seed=3).astype(np.float64)
+    res = activation_persistence(a, n_neurons=2, n_resamples=2, n_inputs=40, max_dim=1)
+    d = res["activations"][0]
+    assert d.metadata["n_points"] == 2 and len(d[0]) == 2 and len(d[1]) == 0
+    cols = res.neuron_indices["activations"][0]
+    rows = res.input_indices["activations"][0]
+    c = abs(np.corrcoef(a[rows][:, cols].T)[0, 1])
+    np.testing.assert_allclose(np.sort(d[0][:, 1])[0], 1 - c, atol=1e-5)
+    big = a.copy()
+    big[3, 4] = 1e300
+    with pytest.raises(NonFiniteError, match="exceeds float32's largest finite value") as info:
+        activation_persistence(big)
+    assert "NaN" not in str(info.value)  # not the report of real NaN/inf entries
+    with pytest.raises(InvalidInputError, match="complex"):
+        activation_persistence(a * (1 + 1j))
+    with pytest.raises(NonFiniteError, match=r"\(layer 'y'\) contains 50 NaN"):
+        activation_persistence({"x": a, "y": np.where(np.arange(10) == 2, np.nan, a)}, group="all")

@@ -10,8 +10,9 @@ neurons together.
 from __future__ import annotations
 
 import logging
+import warnings
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,8 +21,9 @@ import numpy as np
 from ._validation import check_activations, check_choice, check_int
 from .diagrams import PersistenceDiagrams
 from .dissimilarity import _constant_mask, _warn_constant, pairwise_dissimilarity
-from .exceptions import InvalidInputError, LayerNotFoundError, ShapeError
+from .exceptions import InvalidInputError, LayerNotFoundError, ShapeError, TopolensWarning
 from .homology import estimate_rips_memory, memory_budget, rips_persistence
+from .homology.memory import check_memory
 
 __all__ = ["ActivationDiagrams", "activation_persistence", "sample_neurons"]
 
@@ -142,6 +144,147 @@ def _resolve_jobs(n_jobs: int | None) -> int:
     return max(1, os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
 
 
+# --------------------------------------------------------------------------- planning
+@dataclass
+class _Task:
+    """One resample of one group: its inputs, neurons and the sampled matrix."""
+
+    name: str
+    r: int
+    rows: np.ndarray
+    pick: np.ndarray
+    n_const: int
+    n_usable: int
+    a: np.ndarray
+
+
+@dataclass
+class _Plan:
+    """Sampling parameters of a call, shared by every task."""
+
+    n_inputs: int | None
+    n_neurons: int | None
+    n_resamples: int
+    scheme: str
+    metric: str
+    constant: str
+    seed: int
+    const_counts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    degenerate: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def _plan_jobs(groups: dict[str, dict[str, Any]], n_jobs: int | None, n_inputs: int | None,
+               n_neurons: int | None, max_dim: int, memory_limit: Any) -> tuple[int, Any]:
+    """Number of threads and each one's memory limit (the budget is shared by the jobs)."""
+    jobs = _resolve_jobs(n_jobs)
+    budget = memory_budget(memory_limit) if jobs > 1 else None
+    if budget is None:
+        return jobs, memory_limit
+    widest = max(sum(int(np.shape(a)[1]) for a in parts.values()) for parts in groups.values())
+    n_pts = min(n_neurons or widest, widest)
+    rows_max = max(int(np.shape(next(iter(p.values())))[0]) for p in groups.values())
+    one = estimate_rips_memory(n_pts, max_dim) + 8 * min(n_inputs or rows_max, rows_max) * widest
+    fit = max(1, budget // max(one, 1))
+    if fit < jobs:
+        logger.info("n_jobs lowered from %d to %d: one resample may need %.2f GiB of %.2f GiB",
+                    jobs, fit, one / 2**30, budget / 2**30)
+        jobs = int(fit)
+    return jobs, (budget // jobs if jobs > 1 else memory_limit)
+
+
+def _sampled_matrix(name: str, parts: dict[str, Any], rows: np.ndarray, memory_limit: Any) -> np.ndarray:
+    """The sampled rows of every layer of a group, validated in their own dtype, as float32."""
+    width = sum(int(np.shape(a)[1]) for a in parts.values())
+    itemsize = max(getattr(getattr(a, "dtype", None), "itemsize", 8) for a in parts.values())
+    check_memory(int(rows.size) * width * (itemsize + 8), memory_limit,
+                 what=f"the {rows.size} sampled inputs x {width} neurons of {name!r}",
+                 hint="Sample fewer inputs (n_inputs) or use fewer layers per group")
+    blocks = [check_activations(a[rows], memory_limit=memory_limit, name=f"activations of {name!r}"
+                                + (f" (layer {k!r})" if len(parts) > 1 else ""))
+              for k, a in parts.items()]
+    return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
+
+
+def _usable_neurons(name: str, sub: np.ndarray, plan: _Plan) -> tuple[np.ndarray, int]:
+    """Columns kept after the constant-neuron policy, and how many were dropped."""
+    if plan.constant == "zero" or plan.metric == "euclidean":
+        return np.arange(sub.shape[1]), 0
+    const = _constant_mask(sub)
+    n_const = int(const.sum())
+    if n_const and plan.constant == "raise":
+        raise InvalidInputError(
+            f"{n_const} neuron(s) of {name!r} are constant on the sampled inputs; "
+            "use constant='drop' (default) or 'zero'."
+        )
+    plan.const_counts.setdefault(name, []).append((n_const, sub.shape[1]))
+    return np.flatnonzero(~const), n_const
+
+
+def _draw(name: str, parts: dict[str, Any], r: int, plan: _Plan, memory_limit: Any) -> _Task:
+    """Resample ``r`` of group ``name``: inputs, then usable neurons, from its own seeded stream."""
+    n_total = int(np.shape(next(iter(parts.values())))[0])
+    rng = np.random.default_rng([plan.seed, zlib.crc32(name.encode()), r])
+    rows = (np.arange(n_total) if plan.n_inputs is None or plan.n_inputs >= n_total
+            else np.sort(rng.choice(n_total, size=plan.n_inputs, replace=False)))
+    sub = _sampled_matrix(name, parts, rows, memory_limit)
+    keep, n_const = _usable_neurons(name, sub, plan)
+    if keep.size < 2:
+        raise InvalidInputError(
+            f"{name!r} has {keep.size} non-constant neuron(s) on the sampled inputs; "
+            "at least 2 are needed. Use more inputs or another layer (dead layer?)."
+        )
+    pick = keep[sample_neurons(sub[:, keep], plan.n_neurons or keep.size, rng, scheme=plan.scheme)]
+    return _Task(name, r, rows, pick, n_const, int(keep.size), np.ascontiguousarray(sub[:, pick]))
+
+
+def _plan_tasks(groups: dict[str, dict[str, Any]], plan: _Plan, memory_limit: Any) -> Iterator[_Task]:
+    """Every resample of every group, in order; a group whose resamples would all be identical
+    (every input and every usable neuron taken) gets one (noted in ``plan.degenerate``)."""
+    for name, parts in groups.items():
+        for r in range(plan.n_resamples):
+            task = _draw(name, parts, r, plan, memory_limit)
+            yield task
+            n_total = int(np.shape(next(iter(parts.values())))[0])
+            if r == 0 and plan.n_resamples > 1 and task.rows.size == n_total and \
+                    task.pick.size == task.n_usable:
+                plan.degenerate[name] = (n_total, task.n_usable, task.n_const)
+                break
+
+
+def _warn_degenerate(plan: _Plan) -> None:
+    for name, (n_total, usable, n_const) in plan.degenerate.items():
+        dropped = f" ({n_const} constant neuron(s) dropped)" if n_const else ""
+        warnings.warn(
+            f"{name!r}: every resample would be identical, so 1 was computed instead of "
+            f"{plan.n_resamples}: all {n_total} inputs are used (n_inputs={plan.n_inputs}) and "
+            f"n_neurons={plan.n_neurons} takes all {usable} usable neuron(s){dropped}. For "
+            f"independent resamples pass n_inputs < {n_total} or n_neurons < {usable} (or record "
+            "more inputs); pass n_resamples=1 to silence this.",
+            TopolensWarning, stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------- execution
+def _run_tasks(tasks: Iterator[_Task], compute: Any, jobs: int) -> Iterator[tuple[_Task, PersistenceDiagrams]]:
+    """``compute(task)`` for every task, in order, one at a time or in ``jobs`` threads."""
+    if jobs == 1:
+        for task in tasks:
+            yield task, compute(task)
+        return
+    import torch
+    from joblib import Parallel, delayed
+
+    # each resample's torch work on its share of the cores, not all of them at once
+    # (oversubscribed threads slowed the persistence engine of the other resample)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, torch_threads // jobs))
+    try:
+        yield from Parallel(n_jobs=jobs, prefer="threads", return_as="generator")(
+            delayed(lambda t: (t, compute(t)))(task) for task in tasks)
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
 def activation_persistence(
     activations: Any,
     *,
@@ -173,15 +316,22 @@ def activation_persistence(
     Parameters
     ----------
     activations : mapping of layer name -> (n_inputs, n_neurons) array, or one such array
-        E.g. the result of :func:`topolens.record_activations`. Memory maps are read lazily.
+        E.g. the result of :func:`topolens.record_activations`. Memory maps are read lazily;
+        each sample is validated (finite, real, within float32's range) before the float32
+        computation.
     layers : sequence of str, optional
         Layers to use (default: all in the mapping).
     group : {"layer", "all"}
         One diagram set per layer, or one for the concatenation of all chosen layers.
     n_inputs, n_neurons : int, optional
-        Sample sizes (default: all). The paper uses 2000 inputs and 3000 neurons.
+        Sample sizes (default: all; ``n_inputs >= 2``, ``n_neurons >= 2``). The paper uses
+        2000 inputs and 3000 neurons.
     n_resamples : int
-        Number of independent resamples (the paper: 20).
+        Number of independent resamples (the paper: 20). When a group's resamples would all
+        be identical (all its inputs are used and ``n_neurons`` is at least its number of
+        usable, non-constant neurons), one resample is computed and returned for it, with a
+        :class:`~topolens.exceptions.TopolensWarning` naming the numbers and what to
+        change; ``params["n_resamples_computed"]`` gives the count per group.
     neuron_sampling : {"uniform", "max_activation"}
         See :func:`sample_neurons`.
     max_dim : int
@@ -225,103 +375,40 @@ def activation_persistence(
     n_inputs = check_int(n_inputs, "n_inputs", minimum=2, allow_none=True)
     n_neurons = check_int(n_neurons, "n_neurons", minimum=2, allow_none=True)
     groups = _as_groups(activations, layers, group)
-    jobs = _resolve_jobs(n_jobs)
-    job_limit = memory_limit
-    budget = memory_budget(memory_limit) if jobs > 1 else None
-    if budget is not None:
-        widest = max(sum(int(np.shape(a)[1]) for a in parts.values()) for parts in groups.values())
-        n_pts = min(n_neurons or widest, widest)
-        rows_max = max(int(np.shape(next(iter(p.values())))[0]) for p in groups.values())
-        one = estimate_rips_memory(n_pts, max_dim) + 8 * min(n_inputs or rows_max, rows_max) * widest
-        fit = max(1, budget // max(one, 1))
-        if fit < jobs:
-            logger.info("n_jobs lowered from %d to %d: one resample may need %.2f GiB of %.2f GiB",
-                        jobs, fit, one / 2**30, budget / 2**30)
-            jobs = int(fit)
-        job_limit = budget // jobs if jobs > 1 else memory_limit
-
+    jobs, job_limit = _plan_jobs(groups, n_jobs, n_inputs, n_neurons, max_dim, memory_limit)
+    plan = _Plan(n_inputs, n_neurons, n_resamples, neuron_sampling, metric, constant, seed)
     result = ActivationDiagrams(diagrams={}, params=dict(
         group=group, n_inputs=n_inputs, n_neurons=n_neurons, n_resamples=n_resamples,
         neuron_sampling=neuron_sampling, max_dim=max_dim, metric=metric, threshold=threshold,
         constant=constant, backend=backend, seed=seed, layers=list(layers) if layers else None,
     ))
-    from tqdm.auto import tqdm
-
-    const_counts: dict[str, list[tuple[int, int]]] = {name: [] for name in groups}
     for name in groups:
         result.diagrams[name], result.input_indices[name], result.neuron_indices[name] = [], [], []
 
-    def tasks():
-        """Draw every resample's inputs and neurons here, in order, from its own stream."""
-        for name, parts in groups.items():
-            n_total = int(np.shape(next(iter(parts.values())))[0])
-            for r in range(n_resamples):
-                rng = np.random.default_rng([seed, zlib.crc32(name.encode()), r])
-                rows = (np.arange(n_total) if n_inputs is None or n_inputs >= n_total
-                        else np.sort(rng.choice(n_total, size=n_inputs, replace=False)))
-                sub = np.hstack([np.asarray(a[rows], dtype=np.float32) for a in parts.values()])
-                sub = check_activations(sub, name=f"activations of {name!r}")
-                keep = np.arange(sub.shape[1])
-                n_const = 0
-                if constant != "zero" and metric != "euclidean":
-                    const = _constant_mask(sub)
-                    n_const = int(const.sum())
-                    if n_const and constant == "raise":
-                        raise InvalidInputError(
-                            f"{n_const} neuron(s) of {name!r} are constant on the sampled inputs; "
-                            "use constant='drop' (default) or 'zero'."
-                        )
-                    const_counts[name].append((n_const, sub.shape[1]))
-                    keep = np.flatnonzero(~const)
-                if keep.size < 2:
-                    raise InvalidInputError(
-                        f"{name!r} has {keep.size} non-constant neuron(s) on the sampled inputs; "
-                        "at least 2 are needed. Use more inputs or another layer (dead layer?)."
-                    )
-                pick = keep[sample_neurons(sub[:, keep], n_neurons or keep.size, rng, scheme=neuron_sampling)]
-                yield name, r, rows, pick, n_const, np.ascontiguousarray(sub[:, pick])
-
-    def one(name: str, r: int, rows: np.ndarray, pick: np.ndarray, n_const: int, a: np.ndarray):
-        d = pairwise_dissimilarity(a, metric, points="neurons", device=device, memory_limit=job_limit,
+    def compute(t: _Task) -> PersistenceDiagrams:
+        d = pairwise_dissimilarity(t.a, metric, points="neurons", device=device, memory_limit=job_limit,
                                    **({"constant": "zero"} if metric in ("abs_correlation", "correlation") else {}))
-        dg = rips_persistence(
+        return rips_persistence(
             d, max_dim, threshold=threshold, backend=backend, memory_limit=job_limit,
-            metadata={"dissimilarity": metric, "points": "neurons", "group": name,
-                      "resample": r, "n_inputs": int(rows.size), "n_neurons": int(pick.size),
-                      "n_constant_dropped": n_const, "seed": seed},
+            metadata={"dissimilarity": metric, "points": "neurons", "group": t.name,
+                      "resample": t.r, "n_inputs": int(t.rows.size), "n_neurons": int(t.pick.size),
+                      "n_constant_dropped": t.n_const, "seed": seed},
         )
-        return name, rows, pick, dg
 
-    bar = tqdm(total=len(groups) * n_resamples, desc="activation persistence", disable=not progress)
-    torch_threads = 0
-    try:
-        if jobs == 1:
-            outputs: Any = (one(*task) for task in tasks())
-        else:
-            import torch
-            from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
 
-            # each resample's torch work on its share of the cores, not all of them at once
-            # (oversubscribed threads slowed the persistence engine of the other resample)
-            torch_threads = torch.get_num_threads()
-            torch.set_num_threads(max(1, torch_threads // jobs))
-            outputs = Parallel(n_jobs=jobs, prefer="threads", return_as="generator")(
-                delayed(one)(*task) for task in tasks())
-        for name, rows, pick, dg in outputs:
-            result.diagrams[name].append(dg)
-            result.input_indices[name].append(rows)
-            result.neuron_indices[name].append(pick)
-            bar.update(1)
-            logger.debug("%s resample %d: %r", name, dg.metadata["resample"], dg)
-        for name, counts in const_counts.items():
-            if any(c for c, _ in counts):  # one warning per group, not per resample
-                worst = max(counts)
-                _warn_constant(worst[0], worst[1], "drop", context=f" of {name!r} (worst resample)",
-                               stacklevel=3)
-    finally:
-        bar.close()
-        if torch_threads:
-            import torch
-
-            torch.set_num_threads(torch_threads)
+    with tqdm(total=len(groups) * n_resamples, desc="activation persistence", disable=not progress) as bar:
+        for task, dg in _run_tasks(_plan_tasks(groups, plan, job_limit), compute, jobs):
+            result.diagrams[task.name].append(dg)
+            result.input_indices[task.name].append(task.rows)
+            result.neuron_indices[task.name].append(task.pick)
+            bar.update(n_resamples if task.name in plan.degenerate else 1)
+            logger.debug("%s resample %d: %r", task.name, task.r, dg)
+    result.params["n_resamples_computed"] = {name: len(v) for name, v in result.diagrams.items()}
+    for name, counts in plan.const_counts.items():
+        if any(c for c, _ in counts):  # one warning per group, not per resample
+            worst = max(counts)
+            _warn_constant(worst[0], worst[1], "drop", context=f" of {name!r} (worst resample)",
+                           stacklevel=3)
+    _warn_degenerate(plan)
     return result
