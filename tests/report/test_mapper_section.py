@@ -26,7 +26,7 @@ def test_section_tables_iframe_and_escaping(tmp_path):
     assert rep.allow_scripts  # the embedded explorer needs its script
     text = rep.to_html()
     assert "<img src=x" not in text and "onerror=alert(1)>" not in text
-    assert "Largest nodes of fc" in text and 'sandbox="allow-scripts"' in text
+    assert "Largest nodes of fc" in text and 'sandbox="allow-scripts allow-same-origin"' in text
     # the explorer document sits, attribute-escaped, in the iframe's srcdoc
     start = text.index('srcdoc="') + len('srcdoc="')
     doc = html.unescape(text[start:text.index('"', start)])

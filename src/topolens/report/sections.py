@@ -239,6 +239,16 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
     explorer_html : str, optional
         The explorer document (:func:`topolens.viz.mapper_html.render_explorer`); embedded in a
         sandboxed ``iframe`` (``srcdoc``), which needs the report to allow inline scripts.
+
+    Notes
+    -----
+    The iframe is sandboxed with ``allow-scripts allow-same-origin``. Without
+    ``allow-same-origin`` its document has an opaque origin, and Chromium does not render an
+    off-screen cross-origin frame at all: a full-page capture (or a print) of the report then
+    shows an empty box where the explorer is. Same-origin is safe here: the only script that
+    can run in the frame is the explorer's own (its Content-Security-Policy admits that
+    script by hash, nothing else), and every text of the payload is escaped; the sandbox still
+    forbids forms, pop-ups and navigating the report.
     """
     import html as _html
 
@@ -248,6 +258,7 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
         s = g.summary()
         rows.append([name, g.n_points, s["n_nodes"], s["n_edges"], s["b0"], s["b1"],
                      s["coverage"], g.params.get("eps"), g.params.get("lens")])
+    rows = [[("chosen per cover set" if v is None and j == 7 else v) for j, v in enumerate(r)] for r in rows]
     blocks: list[Any] = [Table(rows, ["layer", "inputs", "nodes", "edges", "components (b0)",
                                       "cycles (b1)", "coverage", "eps", "lens"],
                                caption="Mapper graphs (coverage: share of inputs in some node)")]
@@ -268,10 +279,11 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
     if explorer_html is not None:
         report.allow_scripts = True
         blocks.append(RawHTML(
-            f'<iframe class="tl-mapper" title="Mapper explorer" sandbox="allow-scripts" '
+            f'<iframe class="tl-mapper" title="Mapper explorer" sandbox="allow-scripts allow-same-origin" '
             f'srcdoc="{_html.escape(explorer_html, quote=True)}" style="height:{int(height)}px">'
             "</iframe>",
-            css=".tl-mapper { width: 100%; border: 1px solid #d0d4da; border-radius: 6px; }"))
+            css=(".tl-mapper { width: 100%; border: 1px solid #d0d4da; border-radius: 6px; }\n"
+                 "@media print { .tl-mapper { break-inside: avoid; } }")))
     params = g.params
     eps = params.get("eps")
     eps_text = f"{float(eps):.4g}" if isinstance(eps, (int, float, np.number)) else "chosen per cover set"
