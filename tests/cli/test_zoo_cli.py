@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from tests.conftest import TINY_GRID
 from topolens.cli.main import main
+from topolens.zoo import Zoo, read_record
 
 FEAT = ["--n-inputs", "100", "--n-neurons", "8", "--resamples", "2", "-q"]
 
@@ -48,3 +54,125 @@ def test_bad_grid_is_one_clear_line(tmp_path, capsys):
     assert "widht" in err and "known ones" in err and "Traceback" not in err
     assert main(["zoo", "predict", str(tmp_path / "missing"), *FEAT]) == 2
     assert "is not a zoo" in capsys.readouterr().err
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err, err
+    return err
+
+
+def test_grid_files_that_cannot_be_read(tmp_path, capsys):
+    out = str(tmp_path / "z")
+    assert main(["zoo", "train", str(tmp_path / "missing.yaml"), "--out", out]) == 2
+    assert "does not exist" in _error_line(capsys)
+    assert main(["zoo", "train", str(tmp_path), "--out", out]) == 2
+    assert "is a folder" in _error_line(capsys)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\nhyperparameters: {depth: 1}\n".encode("latin-1"))
+    assert main(["zoo", "train", str(latin), "--out", out]) == 2
+    assert "not UTF-8" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "two"])
+def test_bad_jobs_are_refused_when_parsing(grid_file, tmp_path, capsys, jobs):
+    with pytest.raises(SystemExit) as exc:
+        main(["zoo", "train", str(grid_file), "--out", str(tmp_path / "z"), "--jobs", jobs])
+    assert exc.value.code == 2
+    assert "--jobs" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
+
+
+def _grid(tmp_path, hp, **top):
+    p = tmp_path / "g.json"
+    p.write_text(json.dumps({"dataset": "mnist_sample", "n_test": 100, **top, "hyperparameters": hp}))
+    return str(p)
+
+
+def test_absurd_widths_and_huge_grids_are_refused_before_any_work(tmp_path, capsys):
+    import time
+
+    out = tmp_path / "z"
+    t0 = time.perf_counter()
+    assert main(["zoo", "train", _grid(tmp_path, {"width": 10**9, "epochs": 1}), "--out", str(out)]) == 2
+    err = _error_line(capsys)
+    assert "GiB" in err and "width" in err and not (out / "models").exists()
+    hp = {name: list(range(1, 21)) for name in ("depth", "width", "batch_size", "epochs", "seed",
+                                                 "train_size")}
+    hp["label_noise"] = [i / 20 for i in range(20)]  # 20^7 configs
+    assert main(["zoo", "train", _grid(tmp_path, hp), "--out", str(out)]) == 2
+    err = _error_line(capsys)
+    assert "1,280,000,000 configs" in err and "sampling: random" in err
+    assert time.perf_counter() - t0 < 30
+
+
+def test_a_bad_out_fails_before_training(grid_file, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (blocker, blocker / "zoo"):
+        assert main(["zoo", "train", str(grid_file), "--out", str(out), "-q"]) == 2
+        _error_line(capsys)
+    rep = tmp_path / "rep"
+    assert main(["zoo", "report", str(tmp_path / "nozoo"), "--out", str(blocker), *FEAT]) == 2
+    assert "existing file" in _error_line(capsys)
+    assert main(["zoo", "predict", str(tmp_path / "nozoo"), *FEAT, "--json", str(blocker / "s.json")]) == 2
+    assert "is a file, not a folder" in _error_line(capsys)
+    assert not rep.exists()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="scans /proc for the workers")
+def test_workers_stop_when_the_parent_is_killed(tmp_path):
+    grid = _grid(tmp_path, {"depth": [1, 2], "width": [32, 48, 64], "epochs": 4, "train_size": 3000,
+                            "batch_size": 32})
+    zoo = tmp_path / "zoo"
+    proc = subprocess.Popen([sys.executable, "-m", "topolens", "zoo", "train", grid, "--out", str(zoo),
+                             "--jobs", "2", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(zoo.glob("models/*/record.json")):  # workers are mid-training now
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no model finished in time"
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        t0 = time.monotonic()
+        while any(_alive(w) for w in workers) and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert not [w for w in workers if _alive(w)], "workers outlived their parent"
+        assert time.monotonic() - t0 < 5
+    finally:
+        for w in _children(proc.pid):
+            os.kill(w, signal.SIGKILL)
+        proc.kill()
+    records = sorted(zoo.glob("models/*/record.json"))
+    time.sleep(1.0)
+    assert sorted(zoo.glob("models/*/record.json")) == records  # nobody writes any more
+    for r in records:  # every record on disk is whole
+        read_record(r.parent)
+    assert len(records) < 6
+    assert main(["zoo", "train", grid, "--out", str(zoo), "-q"]) == 0  # resumes
+    assert len(Zoo.load(zoo)) == 6 and not list(zoo.glob("models/*/.*.tmp"))
