@@ -22,6 +22,63 @@ class _LayerKeyError(LayerNotFoundError, KeyError):
     """Unknown layer name in an :class:`Activations` (a ``KeyError`` so ``Mapping.get`` works)."""
 
 
+def _as_layer_arrays(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Private float32 C-order copies of the user's arrays, each checked (2-D, real, in range)."""
+    conv: dict[str, np.ndarray] = {}
+    for name, a in arrays.items():
+        if not isinstance(name, str):
+            raise InvalidInputError(f"layer names must be str, found {name!r} ({type(name).__name__}).")
+        arr = _to_numpy(a)
+        if arr.ndim != 2:
+            raise ShapeError(
+                f"activations of layer {name!r} must be 2-D (n_inputs, n_neurons), found shape "
+                f"{arr.shape}. Flatten each input's output, e.g. a.reshape(len(a), -1)."
+            )
+        if not np.issubdtype(arr.dtype, np.number):
+            raise InvalidInputError(f"activations of layer {name!r} must be numeric, found dtype {arr.dtype}.")
+        if np.iscomplexobj(arr):
+            raise InvalidInputError(_complex_message(f"activations of layer {name!r}", arr.dtype))
+        overflow = _float32_overflow(arr, f"activations of layer {name!r}")
+        if overflow:
+            raise NonFiniteError(overflow)
+        conv[name] = np.array(arr, dtype=np.float32, order="C", copy=True)
+    return conv
+
+
+def _layer_shapes(arrays: dict[str, np.ndarray], shapes: Mapping[str, Sequence[int]] | None,
+                  reduce: str) -> tuple[int, dict[str, tuple[int, ...]]]:
+    """Check the layers against each other and their output shapes; make the arrays read-only.
+
+    Returns the number of inputs and each layer's per-input output shape.
+    """
+    if not arrays:
+        raise InvalidInputError(
+            "no layer holds activations, so there is nothing to store; record or pass at "
+            "least one layer."
+        )
+    rows = {a.shape[0] for a in arrays.values()}
+    if len(rows) != 1:
+        detail = ", ".join(f"{k!r}: {a.shape[0]}" for k, a in arrays.items())
+        raise ShapeError(
+            f"all layers must hold the same number of inputs (rows); found {detail}."
+        )
+    n_inputs = rows.pop()
+    out_shapes: dict[str, tuple[int, ...]] = {}
+    for name, arr in arrays.items():
+        if arr.shape[1] == 0:
+            raise ShapeError(f"layer {name!r} has 0 neurons (columns); leave the empty layer out.")
+        shape = tuple(int(s) for s in (shapes[name] if shapes and name in shapes else (arr.shape[1],)))
+        if _expected_neurons(shape, reduce) != arr.shape[1]:
+            raise ShapeError(
+                f"layer {name!r} has {arr.shape[1]} neurons but its output shape {shape} with "
+                f"reduce={reduce!r} gives {_expected_neurons(shape, reduce)}."
+            )
+        out_shapes[name] = shape
+        if arr.flags.writeable:
+            arr.flags.writeable = False
+    return int(n_inputs), out_shapes
+
+
 def _check_predictions(predictions: Any, n_inputs: int) -> np.ndarray | None:
     """Predictions as a read-only int64 ``(n_inputs,)`` array (None stays None)."""
     if predictions is None:
@@ -97,24 +154,7 @@ class Activations(Mapping[str, np.ndarray]):
                 "arrays must be a non-empty mapping of layer name -> (n_inputs, n_neurons) array, "
                 f"found {type(arrays).__name__}{' (empty)' if isinstance(arrays, Mapping) else ''}."
             )
-        conv: dict[str, np.ndarray] = {}
-        for name, a in arrays.items():
-            if not isinstance(name, str):
-                raise InvalidInputError(f"layer names must be str, found {name!r} ({type(name).__name__}).")
-            arr = _to_numpy(a)
-            if arr.ndim != 2:
-                raise ShapeError(
-                    f"activations of layer {name!r} must be 2-D (n_inputs, n_neurons), found shape "
-                    f"{arr.shape}. Flatten each input's output, e.g. a.reshape(len(a), -1)."
-                )
-            if not np.issubdtype(arr.dtype, np.number):
-                raise InvalidInputError(f"activations of layer {name!r} must be numeric, found dtype {arr.dtype}.")
-            if np.iscomplexobj(arr):
-                raise InvalidInputError(_complex_message(f"activations of layer {name!r}", arr.dtype))
-            overflow = _float32_overflow(arr, f"activations of layer {name!r}")
-            if overflow:
-                raise NonFiniteError(overflow)
-            conv[name] = np.array(arr, dtype=np.float32, order="C", copy=True)
+        conv = _as_layer_arrays(arrays)
         if labels is not None:
             labels = np.array(_to_numpy(labels), copy=True)
         if predictions is not None:
@@ -134,31 +174,7 @@ class Activations(Mapping[str, np.ndarray]):
     def _init(self, arrays: dict[str, np.ndarray], *, labels: Any,
               shapes: Mapping[str, Sequence[int]] | None, reduce: str,
               directory: Path | None, predictions: Any = None) -> None:
-        if not arrays:
-            raise InvalidInputError(
-                "no layer holds activations, so there is nothing to store; record or pass at "
-                "least one layer."
-            )
-        rows = {a.shape[0] for a in arrays.values()}
-        if len(rows) != 1:
-            detail = ", ".join(f"{k!r}: {a.shape[0]}" for k, a in arrays.items())
-            raise ShapeError(
-                f"all layers must hold the same number of inputs (rows); found {detail}."
-            )
-        n_inputs = rows.pop()
-        out_shapes: dict[str, tuple[int, ...]] = {}
-        for name, arr in arrays.items():
-            if arr.shape[1] == 0:
-                raise ShapeError(f"layer {name!r} has 0 neurons (columns); leave the empty layer out.")
-            shape = tuple(int(s) for s in (shapes[name] if shapes and name in shapes else (arr.shape[1],)))
-            if _expected_neurons(shape, reduce) != arr.shape[1]:
-                raise ShapeError(
-                    f"layer {name!r} has {arr.shape[1]} neurons but its output shape {shape} with "
-                    f"reduce={reduce!r} gives {_expected_neurons(shape, reduce)}."
-                )
-            out_shapes[name] = shape
-            if arr.flags.writeable:
-                arr.flags.writeable = False
+        n_inputs, out_shapes = _layer_shapes(arrays, shapes, reduce)
         if labels is not None:
             labels = _labels_to_numpy(labels, n_inputs, "Activations")
             labels.flags.writeable = False

@@ -93,11 +93,19 @@ def _check_store_dir(directory: Path, what: str = "store") -> None:
     """Refuse a store directory holding anything topolens did not write; create it if missing."""
     if directory.exists() and not directory.is_dir():
         raise InvalidInputError(f"{what}={str(directory)!r} exists and is not a directory; pass a directory path.")
-    if not directory.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        return
-    _read_own_manifest(directory)
-    foreign = sorted(p.name for p in directory.iterdir() if p.is_dir() or not _is_own_name(p.name))
+    try:
+        if not directory.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            return
+        _read_own_manifest(directory)
+        foreign = sorted(p.name for p in directory.iterdir() if p.is_dir() or not _is_own_name(p.name))
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(13, "the directory is not writable")
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot write an activation store in {what}={str(directory)!r}: "
+            f"{exc.strerror or exc}. Pass a writable directory."
+        ) from exc
     if foreign:
         shown = ", ".join(repr(f) for f in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise InvalidInputError(
