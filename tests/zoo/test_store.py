@@ -107,7 +107,12 @@ def test_altered_weights_fail_the_checksum_and_pickles_are_untrusted(zoo_copy):
         Zoo.load(zoo_copy)
     w.write_bytes(pickle.dumps({"initial": Evil(), "final": {}}, protocol=2))
     zoo = Zoo.load(zoo_copy, verify_weights=False)
-    with pytest.raises(UntrustedCheckpointError, match="weights_only=True"):
+    with pytest.raises(UntrustedCheckpointError, match="weights_only=True") as info:
+        zoo[rec.model_id].load_states()
+    msg = str(info.value)  # our words: what was found and what to do, not torch's text
+    assert "\x1b" not in msg and "PyTorch 2.6" not in msg and "Evil" in msg and "retrain" in msg
+    w.write_bytes(b"")
+    with pytest.raises(CorruptRecordError, match="not a readable PyTorch file"):
         zoo[rec.model_id].load_states()
 
 
@@ -126,3 +131,22 @@ def test_parallel_workers_give_the_same_zoo(tiny_zoo_path, tmp_path):
         sa, sb = a.load_states()["final"], b.load_states()["final"]
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
         assert a.metrics["gap"] == b.metrics["gap"]
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True])
+def test_bad_n_jobs_are_refused_before_training(tmp_path, n_jobs):
+    from topolens.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="n_jobs must be a positive number"):
+        train_zoo(TINY_GRID, tmp_path / "z", n_jobs=n_jobs, progress=False)
+    assert not (tmp_path / "z").exists()
+
+
+def test_temporary_files_of_a_killed_run_are_removed(zoo_copy):
+    rec = Zoo.load(zoo_copy)[0]
+    leftover = rec.path / ".weights.pt.abc123.pt.tmp"
+    leftover.write_bytes(b"half")
+    user_file = rec.path / "notes.txt"
+    user_file.write_text("mine")
+    train_zoo(TINY_GRID, zoo_copy, progress=False)
+    assert not leftover.exists() and user_file.exists()

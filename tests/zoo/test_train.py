@@ -62,3 +62,35 @@ def test_training_stops_at_the_target_accuracy():
     acc = out.history["train_accuracy"]
     assert acc[-1] >= 0.9 and all(a < 0.9 for a in acc[:-1])
     assert out.metrics["epochs_run"] == len(acc) < 50
+
+
+@pytest.mark.parametrize("config", [
+    ModelConfig(depth=2, width=128),
+    ModelConfig(depth=3, width=7, batch_norm=True, dropout=0.2),
+    ModelConfig(architecture="cnn", depth=2, width=8),
+    ModelConfig(architecture="cnn", depth=3, width=5, batch_norm=True, dropout=0.1),
+])
+def test_the_size_estimate_counts_every_parameter(config):
+    from topolens.zoo.train import _layer_sizes
+
+    model = build_model(config)
+    actual = sum(p.numel() for p in model.parameters()) + sum(
+        b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
+    assert _layer_sizes(config, 28, 1)[0] == actual
+
+
+def test_absurd_widths_are_refused_before_allocating():
+    import time
+
+    from topolens.exceptions import MemoryBudgetError
+    from topolens.zoo import check_model_memory, estimate_model_memory
+
+    huge = ModelConfig(depth=3, width=10**9)
+    assert estimate_model_memory(huge) > 3 * 10**18  # Python ints: no overflow
+    t0 = time.perf_counter()
+    with pytest.raises(MemoryBudgetError, match=r"width 1,000,000,000 .* GiB"):
+        build_model(huge)
+    with pytest.raises(MemoryBudgetError, match="fewer --jobs"):
+        check_model_memory(ModelConfig(width=4096, depth=2), copies=4, limit=10**8)
+    check_model_memory(ModelConfig(width=16), limit=10**9)  # small models pass
+    assert time.perf_counter() - t0 < 5

@@ -13,19 +13,31 @@ architectures and the training loop, :mod:`~topolens.zoo.store` the folder forma
 (atomic records, resumable training, validated loading).
 """
 
-from .grid import DATASETS, HYPERPARAMETERS, Grid, ModelConfig, load_grid
+from .grid import DATASETS, HYPERPARAMETERS, MAX_CONFIGS, Grid, ModelConfig, load_grid
 from .store import ModelRecord, Zoo, read_record, train_zoo
-from .train import ZooData, build_model, evaluate_model, load_zoo_data, train_model, training_subset
+from .train import (
+    ZooData,
+    build_model,
+    check_model_memory,
+    estimate_model_memory,
+    evaluate_model,
+    load_zoo_data,
+    train_model,
+    training_subset,
+)
 
 __all__ = [
     "DATASETS",
     "HYPERPARAMETERS",
+    "MAX_CONFIGS",
     "Grid",
     "ModelConfig",
     "ModelRecord",
     "Zoo",
     "ZooData",
     "build_model",
+    "check_model_memory",
+    "estimate_model_memory",
     "evaluate_model",
     "load_grid",
     "load_zoo_data",
