@@ -55,3 +55,8 @@ __all__ = [
     "normalize",
     "record_activations",
 ]
+
+# the public objects say where users import them from (docs, reprs, pickles)
+for _obj in (Activations, Normalize, normalize, list_layers, record_activations, estimate_recording_memory):
+    _obj.__module__ = __name__
+del _obj
