@@ -132,3 +132,65 @@ def test_analyze_with_a_graph_section(tmp_path, capsys):
     assert html.count("data:image/png") >= 3  # the two inputs and the adversarial one
     rc = main(["-q", "analyze", "--activations", str(tmp_path), "--graphs", "1", "--out", str(out)])
     assert rc == 2 and "--graphs needs the model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["analyze", "--max-inputs", "-3"], "--max-inputs: must be at least 1"),
+    (["analyze", "--max-inputs", "0"], "--max-inputs: must be at least 1"),
+    (["analyze", "--n-neurons", "0"], "--n-neurons: must be at least 1"),
+    (["analyze", "--resamples", "x"], "--resamples: expected an integer"),
+    (["analyze", "--expected-accuracy", "99"], "--expected-accuracy: must lie in"),
+    (["mapper", "--max-inputs", "-1"], "--max-inputs: must be at least 1"),
+    (["demo", "--epochs", "0"], "--epochs: must be at least 1"),
+    (["zoo", "train", "g.yaml", "--out", "z", "--jobs", "0"], "--jobs: must be a positive"),
+])
+def test_numbers_are_range_checked_when_parsing(argv, match, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_two_neurons_and_provenance(tmp_path, capsys):
+    import hashlib
+
+    f = tmp_path / "m.py"
+    f.write_text(MODEL_FILE)
+    torch.save(load_model(f"{f}:make").state_dict(), tmp_path / "w.pt")
+    out = tmp_path / "rep"
+    assert main(["-q", "analyze", "--model", f"{f}:make", "--weights", str(tmp_path / "w.pt"),
+                 "--data", "digits", "--max-inputs", "120", "--layers", "2", "--n-inputs", "100",
+                 "--n-neurons", "2", "--resamples", "1", "--expected-accuracy", "0.95",
+                 "--out", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    digest = hashlib.sha256((tmp_path / "w.pt").read_bytes()).hexdigest()
+    assert digest in html and str((tmp_path / "w.pt").resolve()) in html
+    assert "digits" in html and "expected accuracy" in html.lower()
+    dg = PersistenceDiagrams.load(next((out / "diagrams").glob("2_*.npz")))
+    assert len(dg[0]) == 2  # two neurons: two H0 classes
+
+
+def test_bad_out_is_refused_before_recording(tmp_path, capsys):
+    f = tmp_path / "m.py"
+    f.write_text(MODEL_FILE)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (blocker, blocker / "rep"):
+        rc = main(["-q", "analyze", "--model", f"{f}:make", "--data", "digits", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and "--out" in err
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["analyze", "--model", "os:system"], "builtin"),
+    (["analyze", "--model", "builtins:exit"], "builtin"),
+    (["analyze", "--model", "topolens.models:SmallCNN", "--transform", "builtins:print"], "builtin"),
+    (["analyze", "--model", "topolens.models:SmallCNN", "--normalize", "0.1", "-1"], "positive"),
+    (["zoo", "train", "no-such-grid.yaml", "--out", "z"], "does not exist"),
+])
+def test_user_errors_are_one_line_in_a_real_process(tmp_path, argv, match):
+    res = subprocess.run([sys.executable, "-m", "topolens", *argv, *(["--out", "r"] if argv[0] == "analyze" else [])],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0] and match in lines[0], res.stderr

@@ -104,6 +104,7 @@ def test_analyze_with_a_mapper_section(tmp_path, capsys):
     assert "Mapper of activations" in html and "<iframe" in html
     payload = _payload((out / "mapper.html").read_text())
     assert payload["images"]["width"] == 8 and payload["labels"] is not None
+    assert payload["predictions"] is not None  # as 'topolens mapper' gives them
     rc = main(["-q", "analyze", "--model", f"{f}:make", "--data", "digits", "--max-inputs", "100",
                "--layers", "1", "--mapper", "3", "--out", str(tmp_path / "r2")])
     assert rc == 2 and "--mapper" in capsys.readouterr().err
