@@ -235,3 +235,26 @@ def test_missing_matplotlib_names_the_extra():
     """)
     assert res.returncode == 0, res.stderr
     assert "ok" in res.stdout
+
+
+def test_plot_barcode_is_wide_and_every_bar_at_least_2px():
+    """Regression: 200 bars in a third of the page were a moire; now the figure is full width,
+    bars are capped to the longest ones with a note, and each bar is >= 2 px at 110 dpi."""
+    from topolens.viz.diagrams import REPORT_DPI
+
+    rng = np.random.default_rng(1)
+    d0 = np.column_stack([np.zeros(600), rng.uniform(0, 1, 600)])
+    b = rng.uniform(0, 1, 400)
+    d1 = np.column_stack([b, b + rng.uniform(0, 0.3, 400)])
+    fig = plot_barcode(PersistenceDiagrams([d0, d1]))
+    w, h = fig.get_size_inches()
+    assert w >= 10
+    ax = fig.axes[0]
+    segs = [np.asarray(c.get_segments()) for c in ax.collections]
+    n_bars = sum(len(s) for s in segs)
+    assert n_bars <= 200
+    thickness_px = min(float(np.min(c.get_linewidth())) for c in ax.collections) * REPORT_DPI / 72
+    assert thickness_px >= 2.0
+    assert h * REPORT_DPI / n_bars >= 4.0  # at least 4 px of figure height per bar row
+    title = ax.get_title()
+    assert "500 shorter bars" in title and "300 shorter bars" in title

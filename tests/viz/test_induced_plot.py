@@ -2,6 +2,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -75,3 +77,39 @@ def test_sections_and_plots_for_empty_flat_and_rgb_inputs(tmp_path):
     assert fig.axes[1].images[0].get_array().shape == (8, 8, 3)
     with pytest.raises(InvalidInputError, match="image"):
         plot_subgraph(net, g, 0, image=np.zeros(5))
+
+
+def test_drawings_have_a_legend_and_a_persistence_number(graphs):
+    _, net, x, gs = graphs
+    g = gs[0]
+    fig = plot_subgraph(net, g, 0, image=x[0].numpy())
+    texts = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert any("red dot" in t for t in texts) and any("blue line" in t for t in texts)
+    assert any("grey pixels" in t for t in texts) and any("red circle" in t for t in texts)
+    title = fig.axes[0].get_title()
+    assert re.search(r"persistence (inf \(never merges; born at \|w h\| = [0-9.e+-]+\)|[0-9.e+-]+)", title)
+    fig2 = plot_subgraph(net, g, 0)  # no image panel: the two layer marks only
+    texts2 = [t.get_text() for leg in fig2.legends for t in leg.get_texts()]
+    assert any("red dot" in t for t in texts2) and not any("grey" in t for t in texts2)
+
+
+def test_fgsm_example_says_whether_the_prediction_changed(tmp_path):
+    from topolens.pipeline import weight_graph_analysis
+
+    torch.manual_seed(0)
+    model = SmallCNN(c1=4, c2=4, hidden=16).eval()
+    x = torch.rand(2, 1, 28, 28)
+    y = torch.tensor([3, 1])
+    run = weight_graph_analysis(model, x, y, n_examples=2, eps=0.3)
+    with torch.no_grad():
+        clean = int(model(x[:1]).argmax())
+    a = run.attack
+    assert a["label"] == 3 and a["clean prediction"] == clean
+    rep = Report("t")
+    run.add_to(rep)
+    html = rep.to_html()
+    verdict = "changed the prediction" if a["adversarial prediction"] != clean else "did not change the prediction"
+    assert f"the attack {verdict}" in html
+    assert f"clean prediction {clean}, adversarial prediction {a['adversarial prediction']}" in html
+    assert "How to read this" in html and "Red dots: neurons" in html
+    assert re.search(r"<td[^>]*>\s*</td>", html) is None

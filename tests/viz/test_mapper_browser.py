@@ -493,3 +493,68 @@ def test_real_graphs_in_a_report_iframe(browser: Browser, tmp_path: Path) -> Non
         assert errors == []
     finally:
         page.close()
+
+
+def _report_with_explorer(tmp_path: Path) -> tuple[Path, Any]:
+    from topolens.pipeline import mapper_analysis
+    from topolens.report import Report, Text, add_mapper_section
+    from topolens.viz.mapper_html import render_explorer
+
+    rng = np.random.default_rng(3)
+    # class 2 is the most frequent, class 0 the rarest: frequency order != class order
+    labels = rng.choice(4, size=300, p=[0.2, 0.15, 0.4, 0.25])
+    a = np.maximum(rng.normal(size=(4, 6))[labels] * 3 + rng.normal(size=(300, 6)), 0)
+    run = mapper_analysis({"fc": a}, labels=labels, class_names=["zero", "one", "two", "three"],
+                          progress=False, n_intervals=6, eps_quantile=0.8)
+    rep = Report("Mapper far below the fold")
+    rep.add_section("Filler", [Text("filler " * 4000)])  # pushes the explorer off-screen
+    add_mapper_section(rep, run, explorer_html=render_explorer(run.payload))
+    return rep.write(tmp_path / "report.html"), run
+
+
+def test_report_explorer_renders_off_screen_in_full_page_capture_and_print(
+        browser: Browser, tmp_path: Path) -> None:
+    """Regression: the embedded explorer was blank (canvas 1x1, frame not painted) in a
+    full-page capture or a print until it had been scrolled into view."""
+    import io
+
+    path, _ = _report_with_explorer(tmp_path)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        page.goto(path.resolve().as_uri())
+        inner = next(f for f in page.frames if f != page.main_frame)
+        inner.wait_for_selector('body[data-ready="1"]', state="attached", timeout=15000)
+        sizes = inner.evaluate("() => Array.from(document.querySelectorAll('.canvas-wrap canvas'))"
+                               ".map(c => [c.width, c.height])")
+        assert sizes and all(w > 100 and h > 100 for w, h in sizes)
+        box = page.locator("iframe.tl-mapper").bounding_box()
+        assert box["y"] > 800  # never scrolled into view
+        png = page.screenshot(full_page=True)
+        import matplotlib.image as mimg
+
+        img = mimg.imread(io.BytesIO(png), format="png")[:, :, :3]
+        region = img[int(box["y"]):int(box["y"] + box["height"]), int(box["x"]):int(box["x"] + box["width"])]
+        dark = region.mean(axis=2) < 0.5  # the explorer's header bar, text, nodes
+        assert dark.mean() > 0.03, "the explorer is blank in a full-page capture"
+        page.emulate_media(media="print")
+        inner.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+        sizes = inner.evaluate("() => Array.from(document.querySelectorAll('.canvas-wrap canvas'))"
+                               ".map(c => [c.width, c.height])")
+        assert all(w > 100 and h > 100 for w, h in sizes)
+        assert page.pdf()[:4] == b"%PDF"
+    finally:
+        page.close()
+
+
+def test_class_legend_is_in_class_order(browser: Browser, tmp_path: Path) -> None:
+    path, _ = _report_with_explorer(tmp_path)
+    page = browser.new_page()
+    try:
+        page.goto(path.resolve().as_uri())
+        frame = page.frame_locator("iframe.tl-mapper")
+        frame.locator('body[data-ready="1"]').wait_for(state="attached", timeout=15000)
+        shown = frame.locator(".legend .legend-label").all_text_contents()
+        names = ["zero", "one", "two", "three"]
+        assert len(shown) >= 3 and shown == [n for n in names if n in shown]  # not by frequency
+    finally:
+        page.close()
