@@ -398,6 +398,7 @@ def mapper_analysis(
     device: Any = None,
     images_per_node: int = 12,
     progress: bool = True,
+    provenance: dict[str, Any] | None = None,
 ) -> MapperRun:
     """Mapper graphs of one or more layers' activations, node statistics, and the explorer.
 
@@ -419,6 +420,8 @@ def mapper_analysis(
         and ``_nodes.csv``; None computes only.
     lens, cover, n_intervals, overlap, eps, eps_quantile, min_samples, noise
         See :class:`topolens.mapper.Mapper`.
+    provenance : dict, optional
+        What was analysed (weights and SHA-256, data, split...), shown in the explorer's header.
     """
     from ._io import atomic_write_text
     from .exceptions import InvalidInputError
@@ -477,7 +480,8 @@ def mapper_analysis(
         from .viz.mapper_html import write_explorer
 
         out = Path(out)
-        run.explorer_path = write_explorer(run.payload, out / "mapper.html", title=title)
+        run.explorer_path = write_explorer(run.payload, out / "mapper.html", title=title,
+                                           provenance=provenance)
         run.files.append(run.explorer_path)
         for name in names:
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

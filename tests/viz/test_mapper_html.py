@@ -270,3 +270,10 @@ def test_static_assets_are_package_data() -> None:
     css = (static / "mapper_explorer.css").read_text(encoding="utf-8")
     assert "</script" not in js.lower() and "innerHTML" not in js
     assert "http" not in js and "http" not in css
+
+
+def test_provenance_in_the_header_is_escaped(payload: dict[str, Any]) -> None:
+    doc = render_explorer(payload, provenance={"weights sha256": "ab12", "split": "<b>test</b>"})
+    header = doc[doc.index('<header class="app-header">'):doc.index("</header>")]
+    assert "weights sha256: ab12" in header and "&lt;b&gt;test&lt;/b&gt;" in header
+    assert 'id="provenance"' not in render_explorer(payload)

@@ -415,7 +415,8 @@ def _static_text(name: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def render_explorer(payload: Mapping[str, Any], *, title: str | None = None) -> str:
+def render_explorer(payload: Mapping[str, Any], *, title: str | None = None,
+                    provenance: Mapping[str, Any] | None = None) -> str:
     """Render an interactive, self-contained HTML explorer of Mapper graphs.
 
     Parameters
@@ -425,6 +426,9 @@ def render_explorer(payload: Mapping[str, Any], *, title: str | None = None) -> 
         thumbnails (see the module docstring). It is validated with :func:`validate_payload`.
     title : str, optional
         Document title; defaults to ``payload["title"]`` or ``"Mapper explorer"``.
+    provenance : mapping, optional
+        What was analysed (e.g. ``{"weights sha256": ..., "data": ..., "split": ...}``),
+        shown (escaped) in the header.
 
     Returns
     -------
@@ -462,6 +466,10 @@ def render_explorer(payload: Mapping[str, Any], *, title: str | None = None) -> 
         bits.append(f"{len(names)} classes")
     subtitle = " · ".join(bits)
     esc = html.escape
+    prov = ""
+    if provenance:
+        prov = ('\n<span class="subtitle" id="provenance">'
+                + esc(" · ".join(f"{k}: {v}" for k, v in provenance.items())) + "</span>")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -478,7 +486,7 @@ def render_explorer(payload: Mapping[str, Any], *, title: str | None = None) -> 
 <body>
 <header class="app-header">
 <h1 id="app-title">{esc(title)}</h1>
-<span class="subtitle">{esc(subtitle)}</span>
+<span class="subtitle">{esc(subtitle)}</span>{prov}
 </header>
 <div id="controls" class="controls">
 <label>Layout
@@ -515,7 +523,8 @@ def render_explorer(payload: Mapping[str, Any], *, title: str | None = None) -> 
 
 
 def write_explorer(
-    payload: Mapping[str, Any], path: str | os.PathLike, *, title: str | None = None
+    payload: Mapping[str, Any], path: str | os.PathLike, *, title: str | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Render the explorer (see :func:`render_explorer`) and write it atomically to ``path``.
 
@@ -539,5 +548,5 @@ def write_explorer(
     InvalidInputError
         If the payload is malformed (nothing is written then).
     """
-    text = render_explorer(payload, title=title)
+    text = render_explorer(payload, title=title, provenance=provenance)
     return atomic_write_text(path, text)
