@@ -242,3 +242,11 @@ def test_clusterer_without_get_params():
 
     with pytest.raises(InvalidInputError, match="integer label"):
         mapper_graph(x, clusterer=Bad(), n_intervals=3)
+
+
+def test_float16_points_widen_to_float32_with_the_same_graph() -> None:
+    x = np.random.default_rng(3).normal(size=(200, 5)).astype(np.float16)
+    half = Mapper().fit(x)
+    single = Mapper().fit(x.astype(np.float32))
+    assert half.x_.dtype == np.float32
+    assert [m.tolist() for m in half.graph_.members] == [m.tolist() for m in single.graph_.members]

@@ -41,7 +41,9 @@ DEFAULT_EPS_QUANTILE = 0.7
 
 def _check_points(x: Any) -> np.ndarray:
     arr = _to_numpy(x)
-    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+    # float16 widens exactly to float32 (half the copy of float64); integers need float64 to stay exact
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else (
+        np.float32 if arr.dtype == np.float16 else np.float64)
     if getattr(arr, "ndim", 0) == 2 and arr.shape[0] == 1:
         raise InvalidInputError(
             "Mapper needs at least 2 points (rows) but got 1; record activations for more inputs."
