@@ -68,8 +68,9 @@ def fraction(text: str) -> float:
     return value
 
 
-def add_model_args(g: Any, *, transforms: bool = True) -> None:
-    """``--model``, ``--model-kwargs``, ``--weights`` and the input transforms."""
+def add_model_args(g: Any, *, transforms: bool = True, accuracy: bool = True) -> None:
+    """``--model``, ``--model-kwargs``, ``--weights``, the input transforms (``transforms``)
+    and ``--expected-accuracy`` (``accuracy``, for commands writing a report)."""
     g.add_argument("--model", help="module:name or file.py:name: an nn.Module class, or a function "
                    "returning an nn.Module (the current directory is importable)")
     g.add_argument("--model-kwargs", nargs="+", metavar="NAME=VALUE",
@@ -84,6 +85,8 @@ def add_model_args(g: Any, *, transforms: bool = True) -> None:
                         "one per channel, e.g. 0.1307 0.3081 or 0.485,0.456,0.406 0.229,0.224,0.225")
     g.add_argument("--transform", metavar="MODULE:FUNCTION",
                    help="a function of the input batch applied before the model (before --normalize)")
+    if not accuracy:
+        return
     g.add_argument("--expected-accuracy", type=fraction, metavar="ACC",
                    help="the model's known (training) accuracy, e.g. 0.99: the report warns when "
                         "the accuracy measured on the recorded inputs is far below")

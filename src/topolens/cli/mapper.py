@@ -44,7 +44,7 @@ def add_mapper_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                      "Activations.save")
     src.add_argument("--labels", help=".npy of integer labels, one per input")
     src.add_argument("--images", help=".npy of input images (n, h, w) or (n, c, h, w) for the inspector")
-    add_model_args(src)
+    add_model_args(src, accuracy=False)
     src.add_argument("--data", default="mnist-sample", help="mnist-sample, mnist, fashion-mnist, "
                      "digits, or a .npy/.npz file of inputs (default: %(default)s)")
     src.add_argument("--split", choices=("train", "test"), default="train")
