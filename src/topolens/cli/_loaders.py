@@ -301,8 +301,12 @@ def _floats(text: str, what: str) -> list[float]:
     return values
 
 
-def parse_normalize(values: Sequence[str]) -> tuple[list[float], list[float]]:
-    """``--normalize MEAN STD`` (each a number or a comma-separated list per channel)."""
+def parse_normalize(values: Sequence[str]) -> tuple[float | list[float], float | list[float]]:
+    """``--normalize MEAN STD`` (each a number or a comma-separated list per channel).
+
+    Single numbers apply to every element; a single number next to a per-channel list is
+    repeated per channel.
+    """
     if len(values) != 2:
         raise InvalidInputError(f"--normalize takes MEAN and STD; found {list(values)}.")
     mean, std = _floats(values[0], "MEAN"), _floats(values[1], "STD")
@@ -311,7 +315,10 @@ def parse_normalize(values: Sequence[str]) -> tuple[list[float], list[float]]:
                                 "one value per channel for both (or a single value).")
     if any(s <= 0 for s in std):
         raise InvalidInputError(f"--normalize STD must be positive; found {values[1]!r}.")
-    return mean, std
+    if len(mean) == len(std) == 1:
+        return mean[0], std[0]
+    n = max(len(mean), len(std))
+    return (mean * n if len(mean) == 1 else mean), (std * n if len(std) == 1 else std)
 
 
 def build_transform(normalize: Sequence[str] | None, transform: str | None
