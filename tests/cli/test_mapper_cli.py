@@ -108,3 +108,21 @@ def test_analyze_with_a_mapper_section(tmp_path, capsys):
     rc = main(["-q", "analyze", "--model", f"{f}:make", "--data", "digits", "--max-inputs", "100",
                "--layers", "1", "--mapper", "3", "--out", str(tmp_path / "r2")])
     assert rc == 2 and "--mapper" in capsys.readouterr().err
+
+
+def test_the_explorer_names_the_weights_it_mapped(tmp_path, capsys):
+    import hashlib
+
+    import torch
+
+    from topolens.models import SmallCNN
+
+    weights = tmp_path / "w.pt"
+    torch.manual_seed(0)
+    torch.save(SmallCNN().state_dict(), weights)
+    out = tmp_path / "m"
+    assert main(["mapper", "-q", "--model", "topolens.models:SmallCNN", "--weights", str(weights),
+                 "--data", "mnist-sample", "--max-inputs", "100", "--out", str(out)]) == 0
+    html = (out / "mapper.html").read_text()
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() in html
+    assert "mnist-sample" in html

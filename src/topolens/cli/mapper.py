@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ._args import add_model_args, at_least
-from ._loaders import build_transform, load_array, load_data, load_model, parse_model_kwargs
+from ._loaders import (
+    build_transform,
+    load_array,
+    load_data,
+    load_model,
+    model_provenance,
+    parse_model_kwargs,
+)
 from ._output import OutputFolder
 
 __all__ = ["add_mapper_parser", "cmd_mapper"]
@@ -125,12 +132,14 @@ def _load_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, A
     from ..exceptions import InvalidInputError
 
     if args.activations:
+        args.provenance = {"activations": str(Path(args.activations).resolve())}
         return _saved_sources(args)
     if not args.model:
         raise InvalidInputError("give --activations FILE.npy|DIR, or --model module:name with --data.")
     from ..activations import list_layers, record_activations
 
-    transform, _ = build_transform(args.normalize, args.transform)
+    transform, desc = build_transform(args.normalize, args.transform)
+    args.provenance = model_provenance(args, desc)
     model = load_model(args.model, args.weights, parse_model_kwargs(args.model_kwargs))
     x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
     names = [n for n, _ in list_layers(model)]
@@ -193,4 +202,4 @@ def _map(args: argparse.Namespace, layers: dict[str, Any], labels: Any, predicti
         n_intervals=_single(args.intervals, "--intervals"), overlap=_single(args.overlap, "--overlap"),
         eps=_single(args.eps, "--eps"), eps_quantile=_single(args.eps_quantile, "--eps-quantile"),
         min_samples=args.min_samples, noise=args.noise, seed=args.seed, progress=not args.quiet,
-        title=f"Mapper of {', '.join(layers)}")
+        title=f"Mapper of {', '.join(layers)}", provenance=getattr(args, "provenance", None))
