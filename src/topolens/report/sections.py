@@ -161,6 +161,11 @@ def add_activation_topology_section(
         "Censored classes (still alive at a threshold) are drawn hollow; the default (no "
         "threshold) has none."
     )
+    computed = p.get("n_resamples_computed") or {}
+    single = sorted(g for g, c in computed.items() if c == 1 and (p.get("n_resamples") or 1) > 1)
+    if single:
+        intro += (f" {', '.join(single)}: every input and every usable neuron were taken, so all "
+                  "resamples would be identical and one was computed.")
     rows, cols = activation_summary_table(result)
     sec = report.add_section(title, [Table(rows, cols, caption="Summary per group (mean over resamples).")],
                              intro=intro, how_to_read=HOW_TO_READ["activation topology"],
