@@ -320,8 +320,11 @@ _ARGS = st.sampled_from([
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_ARGS)
-def test_cli_never_prints_a_traceback(tmp_path: Any, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+def test_cli_never_prints_a_traceback(tmp_path: Any, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
     from topolens.cli.main import main
+
+    monkeypatch.chdir(tmp_path)  # default output folders land here, not in the checkout
 
     npy = tmp_path / "x.npy"
     np.save(npy, np.random.default_rng(0).normal(size=(6, 3)))
