@@ -120,3 +120,76 @@ def test_no_predictions_for_non_classifier_outputs() -> None:
                               "0").predictions is None  # 3-D output
     with pytest.raises(InvalidInputError, match="integer class"):
         Activations({"a": np.ones((3, 2))}, predictions=[0.5, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("how", ["record", "save"])
+@pytest.mark.parametrize("name", ["labels.npy", "predictions.npy", "0000_0.f32"])
+def test_files_named_like_ours_but_listed_by_no_manifest_are_foreign(tmp_path, how, name) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / name).write_bytes(b"the user's own file")
+    with pytest.raises(InvalidInputError, match=rf"did not write \('{name}'\).*unless this folder's"):
+        if how == "record":
+            record_activations(_model(), (torch.randn(5, 3), torch.arange(5)), store=folder)
+        else:
+            Activations({"0": np.ones((3, 4))}, labels=[0, 1, 2], predictions=[1, 0, 1]).save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [name]
+    assert (folder / name).read_bytes() == b"the user's own file"
+    # next to an earlier store, an unlisted file of our naming is foreign too
+    store = tmp_path / "s"
+    record_activations(_model(), torch.randn(5, 3), "0", store=store)
+    (store / "labels.npy").write_bytes(b"dropped in by the user")
+    with pytest.raises(InvalidInputError, match=r"'labels.npy'"):
+        record_activations(_model(), (torch.randn(5, 3), torch.arange(5)), "0", store=store)
+    assert (store / "labels.npy").read_bytes() == b"dropped in by the user"
+    assert Activations.load(store).n_inputs == 5  # the earlier store is intact
+
+
+def test_symlinks_in_a_store_are_replaced_not_followed(tmp_path) -> None:
+    import os
+
+    store = tmp_path / "s"
+    record_activations(_model(), torch.randn(5, 3), "0", store=store)
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep")
+    (store / "0000_0.f32").unlink()
+    os.symlink(outside, store / "0000_0.f32")  # listed by the manifest, but a link elsewhere
+    acts = record_activations(_model(), torch.randn(6, 3), "0", store=store)
+    assert acts.n_inputs == 6 and not (store / "0000_0.f32").is_symlink()
+    assert outside.read_bytes() == b"keep"
+    os.symlink(tmp_path, store / "linked_dir")
+    with pytest.raises(InvalidInputError, match="linked_dir"):
+        record_activations(_model(), torch.randn(6, 3), "0", store=store)
+
+
+def test_hostile_store_files_give_topolens_errors(tmp_path, monkeypatch) -> None:
+    store = tmp_path / "s"
+    record_activations(_model(), torch.randn(5, 3), "0", store=store)
+    text = (store / "manifest.json").read_text()
+    (store / "manifest.json").write_text("[" * 100_000)  # json recursion limit
+    with pytest.raises(IntegrityError, match="RecursionError"):
+        Activations.load(store)
+    with pytest.raises(InvalidInputError, match="cannot read"):
+        record_activations(_model(), torch.randn(5, 3), "0", store=store)
+    (store / "manifest.json").write_text(text)
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(np, "memmap", unreadable)
+    monkeypatch.setattr(np, "fromfile", unreadable)
+    for mmap in (True, False):
+        with pytest.raises(IntegrityError, match=r"cannot read data file '0000_0.f32'.*PermissionError"):
+            Activations.load(store, mmap=mmap)
+
+
+@pytest.mark.parametrize("bad", [5, None, "", b"dir", ["a"]])
+def test_directory_arguments_must_be_paths(tmp_path, bad) -> None:
+    acts = Activations({"a": np.ones((3, 2))})
+    with pytest.raises(InvalidInputError, match="directory must be a directory path"):
+        Activations.load(bad)
+    with pytest.raises(InvalidInputError, match="directory must be a directory path"):
+        acts.save(bad)
+    if bad is not None:  # store=None means "in memory"
+        with pytest.raises(InvalidInputError, match="store must be a directory path"):
+            record_activations(_model(), torch.randn(4, 3), store=bad)

@@ -13,7 +13,7 @@ import numpy as np
 from .._validation import _float32_overflow, _to_numpy, check_choice
 from ..exceptions import InvalidInputError, LayerNotFoundError, NonFiniteError, ShapeError
 from ._inputs import _complex_message, _labels_to_numpy
-from ._store import _REDUCE_CHOICES, _expected_neurons, _load_store, _save_arrays
+from ._store import _REDUCE_CHOICES, _as_directory, _expected_neurons, _load_store, _save_arrays
 
 __all__ = ["Activations"]
 
@@ -340,7 +340,7 @@ class Activations(Mapping[str, np.ndarray]):
             If ``directory`` is a file, or holds another tool's ``manifest.json`` or any
             file that is not part of a topolens store (nothing is written or deleted).
         """
-        directory = Path(directory)
+        directory = _as_directory(directory, "directory")
         if self._directory is not None and directory.exists() and \
                 directory.resolve() == self._directory.resolve():
             return directory  # already stored there
@@ -371,4 +371,4 @@ class Activations(Mapping[str, np.ndarray]):
         IntegrityError
             If the manifest is malformed or a file is missing or has the wrong size.
         """
-        return cls._from_parts(**_load_store(Path(directory), mmap))
+        return cls._from_parts(**_load_store(_as_directory(directory, "directory"), mmap))

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from ._container import Activations
-from ._store import _DISK_DTYPE, _check_store_dir, _finish_store, _old_store_files, _safe_filename
+from ._store import (
+    _DISK_DTYPE,
+    _as_directory,
+    _check_store_dir,
+    _finish_store,
+    _old_store_files,
+    _safe_filename,
+)
 
 _GIB = float(2**30)
 
@@ -103,7 +110,7 @@ class _StoreSink:
     """Appends each batch's rows to one raw float32 file per layer."""
 
     def __init__(self, directory: str | os.PathLike) -> None:
-        self.directory = Path(directory)
+        self.directory = _as_directory(directory, "store")
         _check_store_dir(self.directory)  # before anything is written: never touch foreign files
         self.files: dict[str, str] = {}
         self.handles: dict[str, Any] = {}

@@ -8,7 +8,8 @@ A store directory holds only files topolens names itself::
     predictions.npy      optional (int64, the model's argmax per input)
 
 Writing into a directory that holds anything else (another tool's ``manifest.json``,
-the user's files) is refused before anything is written, and replacing an earlier
+the user's files, even a ``labels.npy`` or ``0000_x.f32`` that no topolens manifest in
+the folder lists) is refused before anything is written, and replacing an earlier
 store removes only files that its topolens manifest lists *and* that follow the
 naming scheme above: topolens never deletes what it did not write.
 """
@@ -56,8 +57,11 @@ def _safe_filename(index: int, name: str) -> str:
 
 def _is_own_name(name: str) -> bool:
     """Whether ``name`` follows topolens' naming of store files (or their temporaries)."""
-    if name in _FIXED_FILES or _LAYER_FILE.fullmatch(name):
-        return True
+    return name in _FIXED_FILES or bool(_LAYER_FILE.fullmatch(name)) or _is_temporary(name)
+
+
+def _is_temporary(name: str) -> bool:
+    """Whether ``name`` is a hidden temporary of topolens' own writes (``.partial``, ``.tmp``)."""
     if name.startswith(".") and name.endswith(".partial"):  # streamed layer files
         return bool(_LAYER_FILE.fullmatch(name[1:-len(".partial")]))
     if name.startswith(".") and name.endswith(".tmp"):  # atomic_path: .<final>.<random><suffix>.tmp
@@ -73,7 +77,7 @@ def _read_own_manifest(directory: Path) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise InvalidInputError(
             f"{str(directory)!r} holds a {_MANIFEST} that topolens cannot read ({exc}), so it may "
             "belong to another tool; topolens does not overwrite or delete files it did not write. "
@@ -89,6 +93,18 @@ def _read_own_manifest(directory: Path) -> dict[str, Any] | None:
     return meta
 
 
+def _as_directory(value: Any, what: str) -> Path:
+    """``value`` as a Path (a str or os.PathLike naming a directory)."""
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, (str, os.PathLike)) or (isinstance(value, str) and not value):
+        raise InvalidInputError(
+            f"{what} must be a directory path (str or os.PathLike), found {value!r} "
+            f"({type(value).__name__}). Pass e.g. {what}='activations/run1'."
+        )
+    return Path(value)
+
+
 def _check_store_dir(directory: Path, what: str = "store") -> None:
     """Refuse a store directory holding anything topolens did not write; create it if missing."""
     if directory.exists() and not directory.is_dir():
@@ -97,8 +113,13 @@ def _check_store_dir(directory: Path, what: str = "store") -> None:
         if not directory.exists():
             directory.mkdir(parents=True, exist_ok=True)
             return
-        _read_own_manifest(directory)
-        foreign = sorted(p.name for p in directory.iterdir() if p.is_dir() or not _is_own_name(p.name))
+        meta = _read_own_manifest(directory)
+        listed = _listed_files(meta) if meta is not None else set()
+        # a file is ours only if our manifest here lists it (or it is one of our temporaries):
+        # a user's own labels.npy or 0000_x.f32 in a folder without our manifest is foreign
+        foreign = sorted(p.name for p in directory.iterdir()
+                         if p.is_dir() or not (p.name in listed or _is_temporary(p.name)
+                                               or (p.name == _MANIFEST and meta is not None)))
         if not os.access(directory, os.W_OK | os.X_OK):
             raise PermissionError(13, "the directory is not writable")
     except OSError as exc:
@@ -111,8 +132,9 @@ def _check_store_dir(directory: Path, what: str = "store") -> None:
         raise InvalidInputError(
             f"{what}={str(directory)!r} holds {len(foreign)} entr{'y' if len(foreign) == 1 else 'ies'} "
             f"that topolens did not write ({shown}); an activation store directory must be new, "
-            "empty, or an earlier topolens store, so that replacing it never touches other files. "
-            "Choose another directory (e.g. a new subfolder)."
+            "empty, or an earlier topolens store, so that replacing it never touches other files "
+            "(a file named like ours counts as foreign unless this folder's topolens manifest.json "
+            "lists it). Choose another directory (e.g. a new subfolder)."
         )
 
 
@@ -125,6 +147,12 @@ def _old_store_files(directory: Path) -> set[str]:
     meta = _read_own_manifest(directory)
     if meta is None:
         return set()
+    (directory / _MANIFEST).unlink()  # the store is invalid until the new manifest is written
+    return _listed_files(meta)
+
+
+def _listed_files(meta: dict[str, Any]) -> set[str]:
+    """Plain file names, in topolens' naming, that a topolens manifest lists (never itself)."""
     old: set[str] = set()
     with contextlib.suppress(TypeError, KeyError, AttributeError):
         old.update(str(layer["file"]) for layer in meta["layers"])
@@ -132,7 +160,6 @@ def _old_store_files(directory: Path) -> set[str]:
         with contextlib.suppress(TypeError, KeyError, AttributeError):
             if meta.get(key):
                 old.add(str(meta[key]["file"]))
-    (directory / _MANIFEST).unlink()  # the store is invalid until the new manifest is written
     return {f for f in old if f == Path(f).name and f != _MANIFEST and _is_own_name(f)}
 
 
@@ -212,8 +239,8 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
         )
     try:
         meta = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise _bad(directory, f"cannot read {_MANIFEST} ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise _bad(directory, f"cannot read {_MANIFEST} ({type(exc).__name__}: {exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
         raise _bad(directory, f"{_MANIFEST} is not a {_FORMAT} manifest")
     if meta.get("version") != _FORMAT_VERSION:
@@ -257,10 +284,14 @@ def _read_layer(directory: Path, entry: Any, n_inputs: int, reduce: str, seen: S
         raise _bad(directory,
                    f"data file {fname!r} of layer {name!r} has {size} bytes but {n_inputs} inputs x "
                    f"{k} neurons x 4 bytes = {expected} were expected (truncated or overwritten?)")
-    if mmap:
-        arr = np.memmap(path, dtype=_DISK_DTYPE, mode="r", shape=(n_inputs, k), order="C")
-    else:
-        arr = np.fromfile(path, dtype=_DISK_DTYPE).reshape(n_inputs, k)
+    try:
+        if mmap:
+            arr = np.memmap(path, dtype=_DISK_DTYPE, mode="r", shape=(n_inputs, k), order="C")
+        else:
+            arr = np.fromfile(path, dtype=_DISK_DTYPE).reshape(n_inputs, k)
+    except (OSError, ValueError) as exc:  # unreadable, a directory, changed since the stat
+        raise _bad(directory, f"cannot read data file {fname!r} of layer {name!r} "
+                              f"({type(exc).__name__}: {exc})") from exc
     return name, (arr if arr.dtype == np.float32 else arr.astype(np.float32)), shape
 
 
