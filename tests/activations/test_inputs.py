@@ -77,3 +77,30 @@ def test_bad_transforms_give_clear_errors() -> None:
     with pytest.raises(InvalidInputError, match=r"raised ZeroDivisionError on batch 0") as info:
         record_activations(model, xs, transform=lambda x: 1 / 0)
     assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+def test_transform_results_are_cast_like_the_inputs() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    xs = torch.randn(6, 3)
+    mean = np.full(3, 0.5)  # numpy statistics: float64 arithmetic
+    acts = record_activations(model, xs, transform=lambda x: x - torch.from_numpy(mean))
+    with torch.no_grad():
+        ref = model(xs - 0.5)
+    np.testing.assert_allclose(acts["2"], ref.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(acts.predictions, ref.argmax(1).numpy())
+    assert record_activations(model, xs, transform=lambda x: x.half())["2"].dtype == np.float32
+    with pytest.raises(InvalidInputError, match="transform's outputs for batch 0 are complex"):
+        record_activations(model, xs, transform=lambda x: x * (1 + 1j))
+    with pytest.raises(InvalidInputError, match="transform returned a tensor on the 'meta' device"):
+        record_activations(model, xs, transform=lambda x: x.to("meta"))
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", np.longdouble])
+def test_non_native_and_long_double_inputs_are_converted(dtype) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2))
+    xs = np.random.default_rng(1).random((5, 3))
+    acts = record_activations(model, xs.astype(dtype))
+    with torch.no_grad():
+        np.testing.assert_allclose(acts["0"], model(torch.from_numpy(xs).float()).numpy(), rtol=1e-6)

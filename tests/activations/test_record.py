@@ -237,3 +237,12 @@ def test_float32_overflow_is_reported_distinctly_from_inf() -> None:
 def test_model_errors_come_back_as_topolens_errors() -> None:
     with pytest.raises(InvalidInputError, match=r"raised RuntimeError on batch 0 \(inputs of shape \(4, 7\)"):
         record_activations(_mlp(), torch.randn(4, 7))
+
+
+def test_batches_with_and_without_labels_say_which_had_them() -> None:
+    xs = torch.randn(4, 5)
+    with pytest.raises(InvalidInputError, match=r"batch 1 has no labels but the first batch had some.*"
+                                                r"every batch \(inputs, labels\), or none"):
+        record_activations(_mlp(), [(xs, torch.arange(4)), (xs,)])
+    with pytest.raises(InvalidInputError, match="batch 1 has labels but the first batch had none"):
+        record_activations(_mlp(), [(xs,), (xs, torch.arange(4))])

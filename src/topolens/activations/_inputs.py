@@ -119,6 +119,10 @@ def _input_to_tensor(x: Any, index: int, device: torch.device, dtype: torch.dtyp
             )
         if np.iscomplexobj(x):
             raise InvalidInputError(_complex_message(f"inputs of batch {index}", x.dtype))
+        if not x.dtype.isnative:  # e.g. big-endian '>f4' read from a file: torch refuses those
+            x = x.astype(x.dtype.newbyteorder("="))
+        if np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize > 8:  # longdouble: no torch dtype
+            x = x.astype(np.float64)
         x = torch.from_numpy(np.array(x, copy=True) if not x.flags.writeable else np.ascontiguousarray(x))
     if not isinstance(x, torch.Tensor):
         raise InvalidInputError(
@@ -321,8 +325,13 @@ def normalize(mean: float | Sequence[float], std: float | Sequence[float]) -> No
 
 
 def _apply_transform(transform: Callable[[torch.Tensor], Any] | None, x: torch.Tensor,
-                     index: int) -> torch.Tensor:
-    """``transform(x)``, checked: a real tensor with the same number of inputs."""
+                     index: int, device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
+    """``transform(x)``, checked: a real tensor with the same number of inputs.
+
+    Like the inputs, a floating-point result is cast to the model's floating ``dtype``
+    (a transform computing in float64, e.g. with numpy statistics, would otherwise make
+    the model fail on a dtype mismatch) and the result is moved to ``device``.
+    """
     if transform is None:
         return x
     try:
@@ -346,4 +355,13 @@ def _apply_transform(transform: Callable[[torch.Tensor], Any] | None, x: torch.T
             f"transform turned batch {index} of shape {tuple(x.shape)} into shape "
             f"{tuple(out.shape)}; it must keep the batch axis first with {x.shape[0]} input(s)."
         )
-    return out
+    if out.is_complex():
+        raise InvalidInputError(_complex_message(f"the transform's outputs for batch {index}", out.dtype))
+    if out.device.type == "meta":
+        raise InvalidInputError(
+            f"transform returned a tensor on the 'meta' device for batch {index}, which holds "
+            "shapes but no values; it must return real data (compute on the tensor it receives)."
+        )
+    if dtype is not None and out.is_floating_point() and out.dtype != dtype:
+        out = out.to(dtype)
+    return out if out.device == device else out.to(device)

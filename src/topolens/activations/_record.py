@@ -151,8 +151,9 @@ class _Run:
             self.has_labels = y is not None
         elif self.has_labels != (y is not None):
             raise InvalidInputError(
-                f"batch {index} {'has' if y is not None else 'has no'} labels but the first "
-                "batch did not match; every batch must either have labels or not."
+                f"batch {index} {'has' if y is not None else 'has no'} labels but the first batch "
+                f"{'had none' if y is not None else 'had some'}; labels are kept only when every "
+                "batch has them. Give every batch (inputs, labels), or none of them."
             )
         if y is not None:
             self.labels.append(_labels_to_numpy(y, b, f"batch {index}"))
@@ -173,7 +174,8 @@ class _Run:
             self._labels(y, b, index)
             if self.transform is None and not self.warned_uint8 and dtype is not None:
                 self.warned_uint8 = _warn_unscaled_uint8(x, index)
-            xt = _apply_transform(self.transform, _input_to_tensor(x, index, target, dtype), index)
+            xt = _apply_transform(self.transform, _input_to_tensor(x, index, target, dtype), index,
+                                  target, dtype)
             yield index, xt, b
             if max_inputs is not None and self.n >= max_inputs:
                 return
@@ -315,8 +317,9 @@ def record_activations(
     transform : callable, optional
         Applied to each batch tensor after its conversion to the model's device and dtype
         and before the forward pass, e.g. :func:`topolens.activations.normalize` for a
-        model trained on normalised inputs. It must return a tensor with the same batch
-        size.
+        model trained on normalised inputs. It must return a real tensor with the same
+        batch size; a floating-point result is cast to the model's dtype and moved to
+        the input device, as the inputs are.
     memory_limit : int, "auto" or None, default "auto"
         Budget in bytes for in-memory activations (``"auto"``: 80% of the available
         memory). Their size, inputs x neurons x 4 bytes, is estimated from the first

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
 
@@ -56,8 +57,8 @@ def _batch_axis(module: nn.Module, t: torch.Tensor) -> int:
 
 def _first_tensor(output: Any, label: str) -> torch.Tensor:
     """The tensor to record from a module's output (the first tensor of a tuple or list)."""
-    from torch.nn.utils.rnn import PackedSequence
-
+    if isinstance(output, torch.Tensor) and not output.is_complex():  # the common case, per batch
+        return output
     items = output if isinstance(output, (tuple, list)) and not isinstance(output, PackedSequence) else [output]
     if any(isinstance(o, PackedSequence) for o in items):
         raise InvalidInputError(
