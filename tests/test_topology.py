@@ -137,9 +137,11 @@ def test_n_jobs_lowered_to_fit_the_memory_budget(acts, caplog):
 
     one = estimate_rips_memory(60, 1) + 8 * 300 * 60
     with caplog.at_level("INFO", logger="topolens.topology"):
-        res = activation_persistence(acts, layers=["a"], n_resamples=2, n_jobs=2, memory_limit=int(1.5 * one))
+        res = activation_persistence(acts, layers=["a"], n_resamples=2, n_jobs=2, n_inputs=299,
+                                     memory_limit=int(1.5 * one))
     assert "n_jobs lowered from 2 to 1" in caplog.text
-    ref = activation_persistence(acts, layers=["a"], n_resamples=2)
+    ref = activation_persistence(acts, layers=["a"], n_resamples=2, n_inputs=299)
+    assert len(res["a"]) == 2  # distinct resamples (all 300 inputs would make them identical)
     assert all(x.allclose(y, atol=0) for x, y in zip(res["a"], ref["a"], strict=True))
 
 
@@ -199,3 +201,30 @@ def test_two_neurons_and_validation_before_the_float32_cast():
         activation_persistence(a * (1 + 1j))
     with pytest.raises(NonFiniteError, match=r"\(layer 'y'\) contains 50 NaN"):
         activation_persistence({"x": a, "y": np.where(np.arange(10) == 2, np.nan, a)}, group="all")
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_progress_bar_counts_skipped_identical_resamples(acts, monkeypatch, n_jobs):
+    import tqdm.auto
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total=None, **kwargs):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    with pytest.warns(TopolensWarning, match="'b': every resample"):
+        res = activation_persistence(acts, n_neurons=30, n_resamples=3, progress=True, n_jobs=n_jobs)
+    assert res.params["n_resamples_computed"] == {"a": 3, "b": 1}
+    assert [(b.total, b.n) for b in bars] == [(6, 6)]  # b's 2 skipped resamples counted as done

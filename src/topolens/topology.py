@@ -241,13 +241,16 @@ def _plan_tasks(groups: dict[str, dict[str, Any]], plan: _Plan, memory_limit: An
     """Every resample of every group, in order; a group whose resamples would all be identical
     (every input and every usable neuron taken) gets one (noted in ``plan.degenerate``)."""
     for name, parts in groups.items():
+        n_total = int(np.shape(next(iter(parts.values())))[0])
         for r in range(plan.n_resamples):
             task = _draw(name, parts, r, plan, memory_limit)
-            yield task
-            n_total = int(np.shape(next(iter(parts.values())))[0])
-            if r == 0 and plan.n_resamples > 1 and task.rows.size == n_total and \
-                    task.pick.size == task.n_usable:
+            # noted before the task is handed out, so its consumer (progress bar) sees it
+            degenerate = r == 0 and plan.n_resamples > 1 and task.rows.size == n_total and \
+                task.pick.size == task.n_usable
+            if degenerate:
                 plan.degenerate[name] = (n_total, task.n_usable, task.n_const)
+            yield task
+            if degenerate:
                 break
 
 
