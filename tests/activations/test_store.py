@@ -193,3 +193,28 @@ def test_directory_arguments_must_be_paths(tmp_path, bad) -> None:
     if bad is not None:  # store=None means "in memory"
         with pytest.raises(InvalidInputError, match="store must be a directory path"):
             record_activations(_model(), torch.randn(4, 3), store=bad)
+
+
+@pytest.mark.parametrize("how", ["record", "save"])
+def test_failed_replacement_leaves_no_orphans_and_the_folder_reusable(tmp_path, monkeypatch, how) -> None:
+    from topolens.activations import _store
+
+    store = tmp_path / "s"
+    record_activations(_model(), (torch.randn(5, 3), torch.arange(5)), ["0", "2"], store=store)
+    real = _store._write_npy
+
+    def disk_full(directory, fname, arr):
+        if fname == "labels.npy":
+            raise OSError(28, "No space left on device")
+        return real(directory, fname, arr)
+
+    monkeypatch.setattr(_store, "_write_npy", disk_full)
+    acts = Activations({"0": np.ones((4, 4))}, labels=[0, 1, 2, 3])
+    with pytest.raises(OSError, match="No space left"):
+        if how == "record":
+            record_activations(_model(), (torch.randn(4, 3), torch.arange(4)), "0", store=store)
+        else:
+            acts.save(store)
+    assert list(store.iterdir()) == []  # neither the old store's files nor half of the new one
+    monkeypatch.setattr(_store, "_write_npy", real)
+    assert record_activations(_model(), torch.randn(4, 3), "0", store=store).n_inputs == 4

@@ -14,9 +14,11 @@ from ._store import (
     _DISK_DTYPE,
     _as_directory,
     _check_store_dir,
+    _discard,
     _finish_store,
     _old_store_files,
     _safe_filename,
+    _written_files,
 )
 
 _GIB = float(2**30)
@@ -139,11 +141,15 @@ class _StoreSink:
             fh.flush()
             os.fsync(fh.fileno())
         self._close()
-        old = _old_store_files(self.directory)
-        for name, fname in self.files.items():
-            os.replace(self._partial(name), self.directory / fname)
-        _finish_store(self.directory, old, list(self.files), self.files, shapes, self.n_neurons,
-                      n_inputs, reduce, labels, predictions)
+        old = _old_store_files(self.directory)  # the old store is invalid from here on
+        try:
+            for name, fname in self.files.items():
+                os.replace(self._partial(name), self.directory / fname)
+            _finish_store(self.directory, old, list(self.files), self.files, shapes, self.n_neurons,
+                          n_inputs, reduce, labels, predictions)
+        except BaseException:
+            _discard(self.directory, old | _written_files(self.files, labels, predictions))
+            raise
         return Activations.load(self.directory)
 
     def abort(self) -> None:

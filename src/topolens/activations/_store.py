@@ -163,6 +163,20 @@ def _listed_files(meta: dict[str, Any]) -> set[str]:
     return {f for f in old if f == Path(f).name and f != _MANIFEST and _is_own_name(f)}
 
 
+def _written_files(files: dict[str, str], labels: Any, predictions: Any) -> set[str]:
+    """Every file a new store with these layer files, labels and predictions consists of."""
+    extra = {f for f, a in ((_LABELS_FILE, labels), (_PREDICTIONS_FILE, predictions)) if a is not None}
+    return set(files.values()) | extra
+
+
+def _discard(directory: Path, names: set[str]) -> None:
+    """Remove our files after a failed replacement: the old store lost its manifest, so its
+    files and the new ones would otherwise stay behind as orphans no manifest lists."""
+    for f in names:
+        with contextlib.suppress(OSError):
+            (directory / f).unlink()
+
+
 def _write_npy(directory: Path, fname: str, arr: np.ndarray) -> dict[str, Any]:
     with atomic_path(directory / fname) as tmp, open(tmp, "wb") as fh:
         np.save(fh, arr, allow_pickle=False)  # a file object: np.save adds no suffix
@@ -218,10 +232,15 @@ def _save_arrays(directory: Path, arrays: dict[str, np.ndarray], shapes: dict[st
     old = _old_store_files(directory)  # the old store is invalid from here on
     names = list(arrays)
     files = {k: _safe_filename(i, k) for i, k in enumerate(names)}
-    for k in names:
-        _write_layer(directory, files[k], arrays[k])
-    _finish_store(directory, old, names, files, shapes, {k: int(a.shape[1]) for k, a in arrays.items()},
-                  n_inputs, reduce, labels, predictions)
+    try:
+        for k in names:
+            _write_layer(directory, files[k], arrays[k])
+        _finish_store(directory, old, names, files, shapes,
+                      {k: int(a.shape[1]) for k, a in arrays.items()}, n_inputs, reduce, labels,
+                      predictions)
+    except BaseException:
+        _discard(directory, old | _written_files(files, labels, predictions))
+        raise
 
 
 # --------------------------------------------------------------------------- reading
