@@ -70,7 +70,7 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_load_rejects_foreign_file(tmp_path):
     np.savez(tmp_path / "x.npz", a=np.zeros(3))
-    with pytest.raises(InvalidInputError, match="could not read"):
+    with pytest.raises(InvalidInputError, match="not a topolens diagrams file"):
         PersistenceDiagrams.load(tmp_path / "x.npz")
 
 
