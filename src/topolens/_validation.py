@@ -255,24 +255,31 @@ def _tile_pairs(n: int):
 
 def _scan_matrix(arr: np.ndarray) -> tuple[float, float, float]:
     """One streaming pass over tiles (no n x n temporary, memory maps read once): the minimum,
-    the maximum and the largest ``|d_ij - d_ji|``, in float64. NaN propagates into all three."""
+    the maximum and the largest ``|d_ij - d_ji|``, as Python floats. A NaN or infinite entry in
+    any tile ends the scan with a non-finite minimum or maximum."""
     lo, hi, asym = np.inf, -np.inf, 0.0
+    # float32/float64 tiles are compared in their own dtype (no copy); integers and float16 in
+    # float64 (no wrap-around of unsigned differences)
+    work = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     for i, i1, j, j1 in _tile_pairs(arr.shape[0]):
-        up = np.asarray(arr[i:i1, j:j1], dtype=np.float64)
-        low = np.asarray(arr[j:j1, i:i1], dtype=np.float64).T if i != j else up.T
-        lo = min(lo, float(up.min()), float(low.min()))
-        hi = max(hi, float(up.max()), float(low.max()))
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            return lo, hi, asym  # reported by the caller; no need to read further
+        up = np.asarray(arr[i:i1, j:j1], dtype=work)
+        low = np.asarray(arr[j:j1, i:i1], dtype=work).T if i != j else up.T
+        # numpy's min/max propagate NaN (Python's min/max would drop it after the first tile)
+        t_lo = float(np.minimum(up.min(), low.min()))
+        t_hi = float(np.maximum(up.max(), low.max()))
+        if not (np.isfinite(t_lo) and np.isfinite(t_hi)):
+            return t_lo, t_hi, asym  # reported by the caller; no need to read further
+        lo, hi = min(lo, t_lo), max(hi, t_hi)
         if not np.array_equal(up, low):
             asym = max(asym, float(np.abs(up - low).max()))
     return lo, hi, asym
 
 
 def _count_below(arr: np.ndarray, t: float) -> int:
-    """Entries ``< t``, counted tile by tile."""
+    """Entries ``< t``, counted in row blocks of about ``2^22`` entries."""
     n = arr.shape[0]
-    return sum(int((np.asarray(arr[i:i + _TILE], dtype=np.float64) < t).sum()) for i in range(0, n, _TILE))
+    step = max(1, (1 << 22) // max(1, n))
+    return sum(int((np.asarray(arr[i:i + step], dtype=np.float64) < t).sum()) for i in range(0, n, step))
 
 
 def _symmetrised_copy(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:

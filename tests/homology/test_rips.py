@@ -450,3 +450,21 @@ def test_public_helpers_refuse_bad_matrices(fn, arg, err):
     with pytest.raises(err):
         fn(arg) if fn is enclosing_radius else fn(arg, [0.5])
     assert enclosing_radius(np.zeros((1, 1))) == 0.0 and enclosing_radius(np.zeros((0, 0))) == 0.0
+
+
+def test_nan_beyond_the_first_tile_is_refused(tmp_path):
+    """The tiled scan once kept a Python running min/max, which drops NaN after the first tile:
+    a NaN pair at (590, 10) reached the engine. Every tile counts, memory maps included."""
+    from topolens._validation import check_distance_matrix
+
+    d = _random_metric(np.random.default_rng(5), 600)
+    d[590, 10] = d[10, 590] = np.nan
+    with pytest.raises(NonFiniteError, match=r"2 NaN .*first: \[10, 590\]"):
+        check_distance_matrix(d)
+    with pytest.raises(NonFiniteError, match="NaN"):
+        rips_persistence(d, 1)
+    mm = np.lib.format.open_memmap(tmp_path / "d.npy", mode="w+", dtype=np.float32, shape=d.shape)
+    mm[:] = d
+    with pytest.raises(NonFiniteError, match="NaN"):
+        rips_persistence(np.load(tmp_path / "d.npy", mmap_mode="r"), 1)
+
