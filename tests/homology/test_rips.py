@@ -468,3 +468,23 @@ def test_nan_beyond_the_first_tile_is_refused(tmp_path):
     with pytest.raises(NonFiniteError, match="NaN"):
         rips_persistence(np.load(tmp_path / "d.npy", mmap_mode="r"), 1)
 
+
+@pytest.mark.parametrize("backend", ["ripser", "giotto"])
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_float32_engines_keep_huge_and_tiny_matrices_in_range(backend, scale):
+    """ripser and giotto-ph compute in float32: 1e200 overflowed to inf and 1e-200 to 0, and the
+    H1 bar of a circle silently vanished. A power-of-two rescaling makes them exact again."""
+    if backend == "giotto":
+        pytest.importorskip("gph")
+    t = np.linspace(0, 2 * np.pi, 30, endpoint=False)
+    d = cdist(np.c_[np.cos(t), np.sin(t)], np.c_[np.cos(t), np.sin(t)]) * scale
+    ref = _gudhi_reference(d, 1)
+    assert len(ref.finite(1)) == 1
+    for kw in ({}, {"threshold": 0.9 * ref.finite(1)[0, 1]}, {"return_pairs": True}):
+        if backend == "ripser" and kw.get("return_pairs"):
+            continue
+        dg = rips_persistence(d, 1, backend=backend, **kw)
+        got, want = dg.finite(1), ref.finite(1)
+        if "threshold" in kw:  # the bar is alive (censored) at 0.9 of its death
+            got, want = dg[1][:, 0], want[:, 0]
+        np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -388,3 +388,18 @@ def test_rounding_in_a_precomputed_matrix_is_repaired_in_values_and_gradients():
         assert (a >= 0).all()
     total_persistence(h[1]).backward()
     assert torch.isfinite(x.grad).all()
+
+
+def test_rips_diagrams_of_a_huge_cloud_on_the_float32_pairing_engine():
+    """giotto-ph pairs in float32: distances of 1e100 overflowed to inf and the loop's pairs were
+    lost; they are found on a rescaled copy and gathered from the live tensor."""
+    pytest.importorskip("gph", reason="giotto-ph is the optional AGPL backend (extra 'giotto')")
+    t = torch.linspace(0, 2 * np.pi, 13, dtype=torch.float64)[:-1]
+    x = torch.stack([torch.cos(t), torch.sin(t)], 1)
+    ref = rips_diagrams(x, max_dim=1, backend="gudhi")
+    big = (x * 1e100).requires_grad_(True)
+    h = rips_diagrams(big, max_dim=1, backend="giotto")
+    assert h[1].shape == (1, 2)
+    np.testing.assert_allclose(h[1].detach().numpy() / 1e100, ref[1].detach().numpy(), rtol=1e-9)
+    h[1][0, 1].backward()
+    assert torch.isfinite(big.grad).all() and big.grad.abs().sum() > 0

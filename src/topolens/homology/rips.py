@@ -270,15 +270,34 @@ def _higher_ripser(d, max_dim, t, coeff, pairs):
             "with return_pairs=True."
         )
     ripser = require("ripser", purpose="the 'ripser' persistence backend")
+    s = _float32_scale(d)
     if np.isfinite(t):
         # ripser compares in float32; cut the edges here, in the matrix's precision, as gudhi does
         from scipy.sparse import coo_matrix
 
         i, j = np.nonzero(np.triu(d <= t, 1))
-        d = coo_matrix((d[i, j].astype(np.float64), (i, j)), shape=d.shape)
+        d = coo_matrix((d[i, j].astype(np.float64) * s, (i, j)), shape=d.shape)
         t = float("inf")
+    elif s != 1.0:
+        d = d * s
     res = ripser.ripser(d, maxdim=max_dim, thresh=t, coeff=coeff, distance_matrix=True)
-    return _dims(res["dgms"], max_dim), None
+    return [x / s for x in _dims(res["dgms"], max_dim)], None
+
+
+#: the float32 engines (ripser, giotto-ph) get matrices whose largest entry is within 2^+-64
+_FLOAT32_SPAN = 64
+
+
+def _float32_scale(d: np.ndarray) -> float:
+    """A power of two ``s`` for the engines that compute in float32 (ripser, giotto-ph): the
+    diagram of ``d`` is that of ``d * s`` divided by ``s``, exactly (Rips persistence commutes
+    with scaling, and a power of two changes no mantissa). 1.0 unless the largest entry lies
+    outside ``[2^-64, 2^64]``: in float32, entries above 3.4e38 would overflow to inf and those
+    below 1.4e-45 vanish, both silently."""
+    hi = float(d.max()) if d.size else 0.0
+    if hi == 0.0 or 2.0 ** -_FLOAT32_SPAN <= hi <= 2.0 ** _FLOAT32_SPAN:
+        return 1.0
+    return float(np.ldexp(1.0, -int(np.frexp(hi)[1])))
 
 
 def _dims(dgms: Any, max_dim: int) -> list[np.ndarray]:
@@ -289,10 +308,11 @@ def _dims(dgms: Any, max_dim: int) -> list[np.ndarray]:
 
 def _higher_giotto(d, max_dim, t, coeff, pairs, n_threads=1):
     gph = require("gph", purpose="the 'giotto' persistence backend (giotto-ph, AGPL licensed)")
-    res = gph.ripser_parallel(d, maxdim=max_dim, thresh=t, coeff=coeff, metric="precomputed",
-                              n_threads=n_threads, return_generators=pairs)
+    s = _float32_scale(d)  # giotto-ph computes in float32 (its generators index d itself)
+    res = gph.ripser_parallel(d if s == 1.0 else d * s, maxdim=max_dim, thresh=t * s, coeff=coeff,
+                              metric="precomputed", n_threads=n_threads, return_generators=pairs)
     if not pairs:
-        return _dims(res["dgms"], max_dim), None
+        return [x / s for x in _dims(res["dgms"], max_dim)], None
     gens = res["gens"]
     return _from_generators(d, max_dim, gens[1], gens[3])
 

@@ -172,12 +172,14 @@ def _giotto_pairs(d: np.ndarray, max_dim: int, *, validate: bool = True) -> list
     """Critical edges ``[b_u, b_v, d_u, d_v]`` per dimension from one giotto-ph run (H0 included)."""
     from .._deps import require
     from .._validation import check_distance_matrix
-    from ..homology.rips import _from_generators
+    from ..homology.rips import _float32_scale, _from_generators
 
     gph = require("gph", extra="giotto", purpose="the 'giotto' pairing backend")
     if validate:
         d = check_distance_matrix(d)
-    gens = gph.ripser_parallel(d, maxdim=max_dim, metric="precomputed", return_generators=True)["gens"]
+    s = _float32_scale(d)  # giotto-ph computes in float32: keep d's range inside it
+    gens = gph.ripser_parallel(d if s == 1.0 else d * s, maxdim=max_dim, metric="precomputed",
+                               return_generators=True)["gens"]
     h0 = np.asarray(gens[0], dtype=np.int64).reshape(-1, 3)
     ess0 = np.asarray(gens[2], dtype=np.int64).reshape(-1)
     pairs0 = np.vstack([h0[:, [0, 0, 1, 2]], np.column_stack([ess0, ess0, -np.ones((ess0.size, 2), np.int64)])])
