@@ -216,8 +216,8 @@ class PersistenceDiagrams:
         candidate values, Hopcroft-Karp on geometric neighbour graphs). gudhi 3.13's
         ``bottleneck_distance`` returned 0.355 (exact mode) and 0.254 (default) on a pair of
         5- and 3-point diagrams whose distance is 0.0972 (checked by brute force and persim),
-        so it is not used for ``e = 0``. ``e > 0`` (finite) uses gudhi's approximation with
-        that relative error.
+        so it is not used for ``e = 0``. ``e > 0`` (finite) uses gudhi's approximation, within
+        an additive error ``e`` (gudhi also allows a small multiplicative error).
         """
         return _distances.bottleneck(self[dim], self._other(other)[dim], e)
 

@@ -1,7 +1,7 @@
 """Distances between diagrams: parameter validation and the engines behind them.
 
 :func:`bottleneck` (exact: :func:`._bottleneck.bottleneck_distance`; ``e > 0``: gudhi's
-approximation) and :func:`wasserstein` (gudhi's hera, or the exact bottleneck distance for
+approximation, additive error ``e``) and :func:`wasserstein` (gudhi's hera, or the exact bottleneck distance for
 ``order = inf``). hera hangs or runs for minutes for ``order = inf`` and for orders or ground
 metrics above about 100, so those are validated here first.
 """
@@ -40,10 +40,11 @@ def _order(value: Any, name: str) -> float:
 
 
 def bottleneck(a: np.ndarray, b: np.ndarray, e: Any = 0.0) -> float:
-    """Bottleneck distance of two validated diagrams; exact for ``e = 0``, else gudhi's ``(1 + e)``-approximation."""
+    """Bottleneck distance of two validated diagrams; exact for ``e = 0``, else gudhi's approximation
+    within an additive ``e`` (and, per gudhi's documentation, a small multiplicative error)."""
     e = _real(e, "e")
     if not 0.0 <= e < math.inf:
-        raise InvalidInputError(f"e (the relative error) must be finite and >= 0, found {e!r}; "
+        raise InvalidInputError(f"e (the additive error allowed) must be finite and >= 0, found {e!r}; "
                                 "e=0 gives the exact distance.")
     if e > 0:
         import gudhi
