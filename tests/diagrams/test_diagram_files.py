@@ -96,7 +96,7 @@ def test_foreign_files(tmp_path):
     with pytest.raises(InvalidInputError, match=r"not a topolens diagrams file.*dgms, x"):
         PersistenceDiagrams.load(tmp_path / "plain.npz")
     np.save(tmp_path / "one.npy", np.zeros((3, 2)))
-    with pytest.raises(InvalidInputError, match="not a readable .npz"):
+    with pytest.raises(InvalidInputError, match=r"not a readable \.npz"):
         PersistenceDiagrams.load(tmp_path / "one.npy")
     with zipfile.ZipFile(tmp_path / "junk.npz", "w") as z:
         z.writestr("header.npy", b"\x93NUMPY garbage")
