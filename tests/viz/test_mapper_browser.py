@@ -558,3 +558,102 @@ def test_class_legend_is_in_class_order(browser: Browser, tmp_path: Path) -> Non
         assert len(shown) >= 3 and shown == [n for n in names if n in shown]  # not by frequency
     finally:
         page.close()
+
+
+def test_every_graph_of_the_report_explorer_fits_its_frame_in_print(
+        browser: Browser, tmp_path: Path) -> None:
+    """Regression: printed, the explorer stacked its graphs (420 px each) in the report's
+    fixed-height iframe, which a print cannot scroll: the second layer was cut off."""
+    from topolens.pipeline import mapper_analysis
+    from topolens.report import Report, add_mapper_section
+    from topolens.viz.mapper_html import render_explorer
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    a = np.maximum(rng.normal(size=(3, 6))[labels] * 3 + rng.normal(size=(300, 6)), 0)
+    layers = {"fc1": a, "fc2": np.maximum(a @ rng.normal(size=(6, 5)), 0), "fc3": a[:, :4]}
+    run = mapper_analysis(layers, labels=labels, progress=False, n_intervals=6, eps_quantile=0.8,
+                          title="a long title " * 8)
+    rep = Report("Mapper printed")
+    add_mapper_section(rep, run, explorer_html=render_explorer(run.payload))
+    path = rep.write(tmp_path / "report.html")
+    page = browser.new_page(viewport={"width": 800, "height": 1000})  # about a printed page
+    try:
+        page.goto(path.resolve().as_uri())
+        inner = next(f for f in page.frames if f != page.main_frame)
+        inner.wait_for_selector('body[data-ready="1"]', state="attached", timeout=15000)
+        page.emulate_media(media="print")
+        inner.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+        height = inner.evaluate("() => window.innerHeight")
+        boxes = inner.evaluate("() => Array.from(document.querySelectorAll('.graph-panel'))"
+                               ".map(p => { const r = p.getBoundingClientRect(); "
+                               "return [r.top, r.bottom, r.width]; })")
+        assert len(boxes) == 3
+        assert all(bottom <= height and width > 150 for _, bottom, width in boxes), (boxes, height)
+        sizes = inner.evaluate("() => Array.from(document.querySelectorAll('.canvas-wrap canvas'))"
+                               ".map(c => [c.clientWidth, c.clientHeight])")
+        assert all(w > 150 and h > 150 for w, h in sizes)
+        # the title is wrapped, not cut with an ellipsis
+        h1 = inner.evaluate("() => { const h = document.getElementById('app-title'); "
+                            "return [h.scrollWidth, h.clientWidth]; }")
+        assert h1[0] <= h1[1] + 1
+    finally:
+        page.close()
+
+
+def test_hostile_names_in_a_pipeline_report_never_run(browser: Browser, tmp_path: Path) -> None:
+    """The report's iframe is same-origin, so a script injected into the explorer could reach
+    the report: layer names, class names, titles and provenance (file paths) from the user
+    must stay text in the report and in the explorer, with no dialog while it is used."""
+    import torch
+    from torch import nn
+
+    from topolens import record_activations
+    from topolens.pipeline import analyze_activations, mapper_analysis
+    from topolens.report import add_mapper_section
+    from topolens.viz.mapper_html import render_explorer
+
+    other = '"><svg onload=alert(2)>'
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("lin1", nn.Linear(6, 16))
+    model.add_module(HOSTILE, nn.ReLU())
+    model.add_module("lin2", nn.Linear(16, 8))
+    model.add_module(other, nn.ReLU())
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    x = torch.tensor(rng.normal(size=(3, 6))[y] * 3 + rng.normal(size=(200, 6)), dtype=torch.float32)
+    acts = record_activations(model, (x, torch.tensor(y)), [HOSTILE, other], progress=False)
+    names = np.array([HOSTILE, other, "b'"])
+    run = mapper_analysis(dict(acts.items()), labels=names[y], predictions=names[(y + 1) % 3],
+                          progress=False, n_intervals=5, eps_quantile=0.8, title=HOSTILE,
+                          out=tmp_path / "m", provenance={"weights": f"/tmp/{HOSTILE}.pt"})
+    prov = {"weights": f"/tmp/{HOSTILE}.pt", "data": other, HOSTILE: other}
+
+    def extra(rep: Any) -> None:
+        add_mapper_section(rep, run, explorer_html=render_explorer(run.payload, provenance=prov))
+
+    res = analyze_activations(acts, out=tmp_path / "r", title=HOSTILE, n_inputs=None, n_neurons=None,
+                              n_resamples=1, progress=False, provenance=prov, extra_sections=extra,
+                              info={"model": HOSTILE})
+    for path in (res.report_path, tmp_path / "m" / "mapper.html"):
+        text = path.read_text()
+        assert "<img src=x" not in text and "<svg onload" not in text
+        page = browser.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d, seen=dialogs: (seen.append(d.message), d.dismiss()))
+        try:
+            page.goto(path.resolve().as_uri())
+            frame = next((f for f in page.frames if f != page.main_frame), page.main_frame)
+            frame.wait_for_selector('body[data-ready="1"]', state="attached", timeout=15000)
+            frame.evaluate("""() => { const api = window.topolensExplorer;
+                api.layers.forEach((l, li) => { for (let id = 0; id < l.nodeCount; id++) {
+                    try { api.selectNode(li, id); } catch (e) {} } });
+                api.search("img"); }""")
+            page.wait_for_timeout(200)
+            assert HOSTILE in frame.inner_text("#inspector")  # shown, as text
+            for f in page.frames:
+                assert f.evaluate("() => document.querySelectorAll('img[src=x], svg').length") == 0
+            assert dialogs == []
+        finally:
+            page.close()
