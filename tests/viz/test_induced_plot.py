@@ -113,3 +113,20 @@ def test_fgsm_example_says_whether_the_prediction_changed(tmp_path):
     assert f"clean prediction {clean}, adversarial prediction {a['adversarial prediction']}" in html
     assert "How to read this" in html and "Red dots: neurons" in html
     assert re.search(r"<td[^>]*>\s*</td>", html) is None
+
+
+def test_title_counts_own_and_merged_edges_like_the_table(graphs, tmp_path):
+    """Regression: the drawing's title counted the edges of the subgraph with the younger
+    ones merged into it, the report's table only its own: two different numbers, unexplained."""
+    _, net, _, gs = graphs
+    g = gs[0]
+    own = int((g.subgraph == 0).sum())
+    title = plot_subgraph(net, g, 0).axes[0].get_title()
+    drawn = int(re.match(r"subgraph 0: (\d+) edges", title).group(1))
+    if drawn > own:
+        assert f"({own} its own, {drawn - own} from the " in title
+    assert f"subgraph 0: {own} edges," in plot_subgraph(net, g, 0, family=False).axes[0].get_title()
+    rep = Report("t")
+    add_weight_graph_section(rep, network=net, examples=[("x", None, g)])
+    html = rep.to_html()
+    assert "top subgraph own edges" in html and f'<td class="num">{own}</td>' in html

@@ -113,7 +113,10 @@ def plot_subgraph(net: UnrolledNetwork, graph: InducedGraph, rank: int = 0, *, f
     ax.set_yticks([])
     ax.set_xlim(-0.3, len(names) - 0.7)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(title or (f"subgraph {rank}: {int(sel.sum())} edges, {verts.size} neurons, "
+    own = int((graph.subgraph == rank).sum())
+    merged = (f" ({own} its own, {int(sel.sum()) - own} from the {len(ranks) - 1} younger "
+              "subgraphs merged into it)" if len(ranks) > 1 else "")
+    ax.set_title(title or (f"subgraph {rank}: {int(sel.sum())} edges{merged}, {verts.size} neurons, "
                            f"persistence {subgraph_persistence_text(graph, rank)}"), fontsize=9)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
