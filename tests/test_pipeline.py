@@ -141,3 +141,21 @@ def test_accuracy_helpers():
     assert accuracy_warnings(None, expected=1.0) == []
     assert [_parse_accuracy(v) for v in ("0.99", "99%", "99", 0.5, "x", None, "-1", "150")] == \
         [0.99, 0.99, 0.99, 0.5, None, None, None, None]
+
+
+def test_report_numbers_agree_with_their_labels(tmp_path, data):
+    """Regressions from reading a rendered report: the "all" group was missing from
+    n_resamples_computed; the barcode caption said shorter bars were left out when every bar
+    was drawn; the total wall time is the sum of the listed parts (not the process's)."""
+    x, y = data
+    res, html = _report(tmp_path, _train(_mlp(5), x, y), x, y, "labels")
+    assert set(res.diagrams.params["n_resamples_computed"]) == {"1", "3", "all"}
+    assert "wall time: total of the parts above" in html
+    # 32 and 16 neurons: fewer than 100 bars per dimension, so all are drawn
+    assert html.count(": every bar is drawn.</figcaption>") == 3 and "shorter ones are left out" not in html
+
+
+def test_near_chance_hint_names_missing_weights():
+    acc = {"accuracy": 0.1, "n_correct": 10, "n_inputs": 100, "n_classes": 10, "chance": 0.1}
+    (w,) = accuracy_warnings(acc)
+    assert "initial, random weights" in w

@@ -47,8 +47,9 @@ _NORMALIZE_HINT = (
     "The likely cause is missing input normalisation: the model was trained on transformed "
     "inputs (e.g. normalised with the training mean and std) but was given raw ones. Pass the "
     "same transform as in training: --normalize MEAN STD or --transform module:function on the "
-    "command line, transform= in the Python API. Other causes: the wrong weights file, or "
-    "labels coded differently from the model's outputs."
+    "command line, transform= in the Python API. Other causes: the wrong weights file, or none "
+    "at all (a model with its initial, random weights is at chance), or labels coded "
+    "differently from the model's outputs."
 )
 
 
@@ -222,6 +223,10 @@ def analyze_activations(
         allres = activation_persistence(activations, group="all", **kw)
         for store in ("diagrams", "input_indices", "neuron_indices"):
             getattr(result, store).update(getattr(allres, store))
+        computed = allres.params.get("n_resamples_computed")
+        if isinstance(computed, dict):  # the report lists every group's, "all" included
+            result.params["n_resamples_computed"] = {**(result.params.get("n_resamples_computed")
+                                                        or {}), **computed}
     info = dict(info or {})
     info["persistence seconds"] = round(time.perf_counter() - t0, 2)
     if acc is not None:
@@ -322,7 +327,9 @@ def _times(rep: Any, info: dict[str, Any], report_seconds: float) -> dict[str, s
             parts[sec.title] = float(sec.seconds)
     parts["figures and report"] = report_seconds
     out = {f"wall time: {k}": _seconds(v) for k, v in parts.items()}
-    out["wall time: total"] = _seconds(sum(parts.values()))
+    # the sum of the parts above: loading the data and the model, and starting Python, are not
+    # counted
+    out["wall time: total of the parts above"] = _seconds(sum(parts.values()))
     return out
 
 

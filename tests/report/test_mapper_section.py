@@ -34,3 +34,22 @@ def test_section_tables_iframe_and_escaping(tmp_path):
     for f in run.files:
         assert f.exists()
     assert (tmp_path / "m" / "mapper.html").read_text().count("<img src=x") == 0
+
+
+def test_largest_nodes_columns_are_explained():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 200)
+    x = np.maximum(rng.normal(size=(3, 5))[y] * 3 + rng.normal(size=(200, 5)), 0)
+    run = mapper_analysis({"fc": x}, labels=y, predictions=(y + (rng.random(200) < 0.2)) % 3,
+                          progress=False, n_intervals=5, eps_quantile=0.8)
+    rep = Report("r")
+    add_mapper_section(rep, run)
+    html_ = rep.to_html()
+    cap = html_[html_.index("Largest nodes of fc"):]
+    cap = cap[:cap.index("</caption>")]
+    for column in ("size: number of inputs", "top labels:", "purity:", "mean lens:", "misclassified:"):
+        assert column in cap
+    run = mapper_analysis({"fc": x}, labels=y, progress=False, n_intervals=5, eps_quantile=0.8)
+    rep = Report("r")
+    add_mapper_section(rep, run)
+    assert "misclassified:" not in rep.to_html()  # no predictions, no such column

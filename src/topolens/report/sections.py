@@ -90,6 +90,10 @@ def display_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
         out[k] = _PARAMETER_DEFAULTS.get(k, "default") if empty else v
     return out
 
+
+#: Bars drawn per dimension in a report's barcodes (the longest ones).
+_BARCODE_BARS = 100
+
 _COLUMNS = (
     "group", "neurons", "inputs", "dropped const.", "threshold", "H0 classes", "H1 classes",
     "H1 censored", "H0 mean life", "H1 mean life", "H1 max life", "H0 entropy", "H1 entropy",
@@ -182,9 +186,11 @@ def add_activation_topology_section(
                    caption=f"Betti curves of {group}: mean and range over {len(dgs)} resample(s)."),
         ], min_width=420))
         # the barcode full width, so that every bar is drawn apart (click to enlarge)
-        sec.add(Figure(plot_barcode(dgs[0], title=f"{group}: barcode"), wide=True,
-                       caption=f"Barcode of {group} (resample 0); the longest bars of each "
-                               "dimension, the title says how many shorter ones are left out."))
+        cut = any(len(dgs[0][k]) > _BARCODE_BARS for k in range(dgs[0].max_dim + 1))
+        sec.add(Figure(plot_barcode(dgs[0], title=f"{group}: barcode", max_bars=_BARCODE_BARS),
+                       wide=True, caption=f"Barcode of {group} (resample 0)" + (
+                           f": the {_BARCODE_BARS} longest bars of each dimension, the title says "
+                           "how many shorter ones are left out." if cut else ": every bar is drawn.")))
     return sec
 
 
@@ -280,7 +286,15 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
         if st.misclassification is not None:
             r["misclassified"] = float(st.misclassification[i])
         node_rows.append(r)
-    blocks.append(Table(node_rows, caption=f"Largest nodes of {layer}"))
+    explained = ["top labels: its most frequent classes, with their number of inputs"]
+    if st.purity is not None:
+        explained.append("purity: the share of its inputs in its most frequent class")
+    if st.mean_lens is not None:
+        explained.append("mean lens: the mean lens value of its inputs")
+    if st.misclassification is not None:
+        explained.append("misclassified: the share of its inputs the model gets wrong")
+    blocks.append(Table(node_rows, caption=f"Largest nodes of {layer} (size: number of inputs; "
+                                           + "; ".join(explained) + ")"))
     if explorer_html is not None:
         report.allow_scripts = True
         blocks.append(RawHTML(
@@ -393,7 +407,7 @@ def _induced_examples(network: Any, examples: Any) -> tuple[list[dict[str, Any]]
         finite = pers[np.isfinite(pers)]
         ex_rows.append({"input": str(label), **extra, "kept edges": int(g.edge_ids.size),
                         "subgraphs": g.n_subgraphs, "H0 points": len(g.diagram[0]),
-                        "top subgraph edges": int((g.subgraph == 0).sum()),
+                        "top subgraph own edges": int((g.subgraph == 0).sum()),
                         "top subgraph persistence": (subgraph_persistence_text(g, 0) if g.n_subgraphs
                                                      else "no subgraph"),
                         "largest finite persistence": (float(finite.max()) if finite.size
