@@ -104,3 +104,16 @@ def test_non_native_and_long_double_inputs_are_converted(dtype) -> None:
     acts = record_activations(model, xs.astype(dtype))
     with torch.no_grad():
         np.testing.assert_allclose(acts["0"], model(torch.from_numpy(xs).float()).numpy(), rtol=1e-6)
+
+
+def test_refusals_say_what_to_do() -> None:
+    from topolens.activations import Activations
+
+    with pytest.raises(ShapeError, match=r"'a': 3, 'b': 4\. Pass activations recorded on the same inputs"):
+        Activations({"a": np.ones((3, 2)), "b": np.ones((4, 2))})
+    with pytest.raises(ShapeError, match=r"gives 6\. Pass shapes="):
+        Activations({"a": np.ones((3, 2))}, shapes={"a": (2, 3)})
+    with pytest.raises(InvalidInputError, match=r"dtype <U1; expected numbers\. Convert"):
+        record_activations(nn.Sequential(nn.Linear(2, 2)), [np.array([["a", "b"]])])
+    with pytest.raises(InvalidInputError, match=r"found list; convert it first"):
+        normalize(0.5, 0.2)([1.0, 2.0])

@@ -60,7 +60,8 @@ def _layer_shapes(arrays: dict[str, np.ndarray], shapes: Mapping[str, Sequence[i
     if len(rows) != 1:
         detail = ", ".join(f"{k!r}: {a.shape[0]}" for k, a in arrays.items())
         raise ShapeError(
-            f"all layers must hold the same number of inputs (rows); found {detail}."
+            f"all layers must hold the same number of inputs (rows); found {detail}. Pass "
+            "activations recorded on the same inputs (rows in the same order)."
         )
     n_inputs = rows.pop()
     out_shapes: dict[str, tuple[int, ...]] = {}
@@ -71,7 +72,8 @@ def _layer_shapes(arrays: dict[str, np.ndarray], shapes: Mapping[str, Sequence[i
         if _expected_neurons(shape, reduce) != arr.shape[1]:
             raise ShapeError(
                 f"layer {name!r} has {arr.shape[1]} neurons but its output shape {shape} with "
-                f"reduce={reduce!r} gives {_expected_neurons(shape, reduce)}."
+                f"reduce={reduce!r} gives {_expected_neurons(shape, reduce)}. Pass shapes= with "
+                "each layer's per-input output shape before flattening, or leave shapes out."
             )
         out_shapes[name] = shape
         if arr.flags.writeable:

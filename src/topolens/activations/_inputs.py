@@ -115,7 +115,8 @@ def _input_to_tensor(x: Any, index: int, device: torch.device, dtype: torch.dtyp
     if isinstance(x, np.ndarray):
         if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             raise InvalidInputError(
-                f"inputs of batch {index} are a numpy array of dtype {x.dtype}; expected numbers."
+                f"inputs of batch {index} are a numpy array of dtype {x.dtype}; expected numbers. "
+                "Convert them to a numeric array first (e.g. x.astype(np.float32))."
             )
         if np.iscomplexobj(x):
             raise InvalidInputError(_complex_message(f"inputs of batch {index}", x.dtype))
@@ -264,7 +265,11 @@ class Normalize:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
-            raise InvalidInputError(f"normalize expects a tensor, found {type(x).__name__}.")
+            raise InvalidInputError(
+                f"normalize expects a torch.Tensor, found {type(x).__name__}; convert it first "
+                "(torch.as_tensor(x)), or pass the transform to record_activations(transform=...), "
+                "which calls it on each batch tensor."
+            )
         if not x.is_floating_point():
             x = x.to(torch.get_default_dtype())
         c = len(self.mean)
