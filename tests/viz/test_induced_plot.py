@@ -118,13 +118,18 @@ def test_fgsm_example_says_whether_the_prediction_changed(tmp_path):
 def test_title_counts_own_and_merged_edges_like_the_table(graphs, tmp_path):
     """Regression: the drawing's title counted the edges of the subgraph with the younger
     ones merged into it, the report's table only its own: two different numbers, unexplained."""
-    _, net, _, gs = graphs
+    _, net, x, gs = graphs
     g = gs[0]
     own = int((g.subgraph == 0).sum())
-    title = plot_subgraph(net, g, 0).axes[0].get_title()
+    fig = plot_subgraph(net, g, 0, image=x[0].numpy())
+    title = fig.axes[0].get_title()
     drawn = int(re.match(r"subgraph 0: (\d+) edges", title).group(1))
-    if drawn > own:
-        assert f"({own} its own, {drawn - own} from the " in title
+    assert drawn > own  # the premise: younger subgraphs are merged in
+    assert f"\n({own} its own, {drawn - own} from the " in title
+    # the title is not cut at the figure's edge (it was, on one line)
+    fig.canvas.draw()
+    box = fig.axes[0].title.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
     assert f"subgraph 0: {own} edges," in plot_subgraph(net, g, 0, family=False).axes[0].get_title()
     rep = Report("t")
     add_weight_graph_section(rep, network=net, examples=[("x", None, g)])

@@ -114,10 +114,10 @@ def plot_subgraph(net: UnrolledNetwork, graph: InducedGraph, rank: int = 0, *, f
     ax.set_xlim(-0.3, len(names) - 0.7)
     ax.set_ylim(-0.02, 1.02)
     own = int((graph.subgraph == rank).sum())
-    merged = (f" ({own} its own, {int(sel.sum()) - own} from the {len(ranks) - 1} younger "
-              "subgraphs merged into it)" if len(ranks) > 1 else "")
-    ax.set_title(title or (f"subgraph {rank}: {int(sel.sum())} edges{merged}, {verts.size} neurons, "
-                           f"persistence {subgraph_persistence_text(graph, rank)}"), fontsize=9)
+    merged = (f"\n({own} its own, {int(sel.sum()) - own} from the {len(ranks) - 1} younger "
+              "subgraphs merged into it)" if len(ranks) > 1 else "")  # a second line: fits the axes
+    ax.set_title(title or (f"subgraph {rank}: {int(sel.sum())} edges, {verts.size} neurons, "
+                           f"persistence {subgraph_persistence_text(graph, rank)}{merged}"), fontsize=9)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     _legend(fig if own_fig else ax, with_image=ax_img is not None)
