@@ -28,7 +28,13 @@ def _to_numpy(x: Any) -> np.ndarray:
             return x.numpy()
     except ImportError:  # pragma: no cover - torch is a core dependency
         pass
-    return np.asarray(x)
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        raise InvalidInputError(
+            f"could not turn the {type(x).__name__} into an array ({exc}); pass a numpy array or "
+            "a nested list whose rows all have the same length."
+        ) from None
 
 
 def _row_chunks(a: np.ndarray, budget: int = 1 << 24) -> Any:
@@ -439,6 +445,11 @@ def check_diagram_array(points: Any, name: str = "diagram") -> np.ndarray:
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InvalidInputError(
             f"{name} must be a numeric array of (birth, death) pairs, found dtype {arr.dtype}."
+        )
+    if np.iscomplexobj(arr):
+        raise InvalidInputError(
+            f"{name} is complex ({arr.dtype}); births and deaths are real numbers. Pass the real "
+            "values (e.g. x.real) if the imaginary parts are rounding."
         )
     arr = np.asarray(arr, dtype=np.float64)
     if arr.size == 0:

@@ -1,0 +1,19 @@
+"""Shared validation helpers refuse what numpy would silently mangle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from topolens.exceptions import InvalidInputError
+from topolens.vectorize import functional as F
+
+
+def test_complex_diagrams_are_refused_not_cast() -> None:
+    with pytest.raises(InvalidInputError, match="complex"):
+        F.persistent_entropy(np.array([[0.0, 1.0 + 1e-3j]]))
+
+
+def test_ragged_lists_are_an_invalid_input() -> None:
+    with pytest.raises(InvalidInputError, match="same length"):
+        F.persistent_entropy([[0.0, 1.0], [0.5]])
