@@ -246,3 +246,14 @@ def test_batches_with_and_without_labels_say_which_had_them() -> None:
         record_activations(_mlp(), [(xs, torch.arange(4)), (xs,)])
     with pytest.raises(InvalidInputError, match="batch 1 has labels but the first batch had none"):
         record_activations(_mlp(), [(xs,), (xs, torch.arange(4))])
+
+
+def test_a_model_that_fails_on_the_verification_batch_says_so() -> None:
+    class FixedBatch(nn.Module):  # accepts batches of exactly 4 and outputs (4, 4)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(4, 4)
+
+    model = nn.Sequential(FixedBatch())
+    with pytest.raises(InvalidInputError, match=r"'0' \(FixedBatch\) is ambiguous.*batch of 3 input\(s\) "
+                                                r"failed.*pass a batch_size that no output axis"):
+        record_activations(model, torch.randn(8, 4), batch_size=4)

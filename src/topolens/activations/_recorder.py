@@ -233,13 +233,20 @@ def _verify_batch_axis(recorder: _Recorder, names: list[str], forward: Callable[
     if not suspects:
         return
     xp = _probe_inputs(x)
+    b, bp = recorder.size, int(xp.shape[0])
     recorder.probe = {}
     try:
         forward(xp)
         got = recorder.probe
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"the batch axis of {', '.join(recorder.label(k) for k in suspects)} is ambiguous (an "
+            f"output axis has the batch size {b}), and the check with a batch of {bp} input(s) "
+            f"failed: {exc} If the model only accepts batches of {b}, pass a batch_size that no "
+            "output axis of these layers equals."
+        ) from exc
     finally:
         recorder.probe = None
-    b, bp = recorder.size, int(xp.shape[0])
     for k in suspects:
         shape = got.get(k)
         full = recorder.full_shapes[k]
