@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import warnings
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -297,7 +298,7 @@ def test_mapper_contract(x: np.ndarray, n_intervals: int, overlap: float) -> Non
     ok, m = outcome(lambda: Mapper(n_intervals=n_intervals, overlap=overlap).fit(x))
     if ok:
         g = m.graph_
-        assert g.n_nodes == len(g.sizes())
+        assert g.n_nodes == len(g.sizes)
         assert g.n_points == len(x)
         assert all(((0 <= np.asarray(mem)) & (np.asarray(mem) < len(x))).all() for mem in g.members)
 
@@ -343,3 +344,55 @@ def test_cli_never_prints_a_traceback(tmp_path: Any, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     assert rc is None or isinstance(rc, int)
+
+
+# ---------------------------------------------------------------- recording and stores
+@SETTINGS
+@given(hostile_arrays(max_dims=4, max_side=6), st.sampled_from([None, 1, 2, 5]), st.sampled_from([1, 3]))
+def test_record_activations_contract(x: np.ndarray, max_inputs: Any, batch_size: int) -> None:
+    import torch
+
+    from topolens import record_activations
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(4), torch.nn.ReLU(),
+                                torch.nn.Linear(4, 3))
+    ok, acts = outcome(record_activations, model, x, max_inputs=max_inputs, batch_size=batch_size,
+                       progress=False)
+    if ok:
+        n = len(x) if max_inputs is None else min(len(x), max_inputs)
+        assert acts.n_inputs == n
+        for name in acts:
+            a = acts[name]
+            assert a.shape[0] == n and a.dtype == np.float32 and np.isfinite(a).all()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_activations_load_hostile_stores(tmp_path: Any, data: Any) -> None:
+    import shutil
+    import tempfile
+
+    from topolens import Activations
+
+    src = tmp_path / "good"
+    if not src.exists():
+        Activations({"fc": np.ones((4, 3), np.float32)}, labels=np.arange(4)).save(src)
+    target = Path(tempfile.mkdtemp(dir=tmp_path)) / "store"
+    shutil.copytree(src, target)
+    files = sorted(p for p in target.iterdir() if p.is_file())
+    victim = data.draw(st.sampled_from(files))
+    how = data.draw(st.sampled_from(["truncate", "garbage", "delete", "empty"]))
+    blob = victim.read_bytes()
+    if how == "truncate":
+        victim.write_bytes(blob[: data.draw(st.integers(0, max(len(blob) - 1, 0)))])
+    elif how == "garbage":
+        victim.write_bytes(data.draw(st.binary(max_size=200)))
+    elif how == "delete":
+        victim.unlink()
+    else:
+        victim.write_bytes(b"")
+    ok, acts = outcome(Activations.load, target)
+    if ok:  # whatever loads is whole
+        for name in acts:
+            assert acts[name].shape[0] == acts.n_inputs
