@@ -174,6 +174,7 @@ def test_rips_persistence_hostile_arrays(x: np.ndarray, max_dim: int, metric: st
     ok, res = outcome(rips_persistence, x, max_dim=max_dim, metric=metric)
     if ok:
         assert max_dim >= 0 and np.isrealobj(x)
+        assert res.max_dim == max_dim and np.isfinite(res[0][:, 0]).all()
 
 
 @SETTINGS
