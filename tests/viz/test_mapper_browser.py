@@ -657,3 +657,26 @@ def test_hostile_names_in_a_pipeline_report_never_run(browser: Browser, tmp_path
             assert dialogs == []
         finally:
             page.close()
+
+
+def test_long_provenance_wraps_under_the_title(browser: Browser, tmp_path: Path) -> None:
+    """Regression: a weights path and its SHA-256 in the header's one line squeezed the title
+    to nothing and ran off the right edge (data and split never visible)."""
+    prov = {"model": "topolens.models:SmallCNN",
+            "weights": "/home/someone/experiments/2026/run-17/checkpoints/model_best.pt",
+            "weights sha256": "ab" * 32, "data": "mnist-sample", "split": "test"}
+    path = write_explorer(make_payload(n_layers=1), tmp_path / "m.html", title="Mapper of fc",
+                          provenance=prov)
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    try:
+        page.goto(path.resolve().as_uri())
+        page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=15000)
+        right, width = page.evaluate("() => [document.getElementById('provenance')"
+                                     ".getBoundingClientRect().right, window.innerWidth]")
+        assert right <= width
+        title = page.evaluate("() => { const h = document.getElementById('app-title'); "
+                              "return [h.scrollWidth, h.clientWidth]; }")
+        assert title[1] > 50 and title[0] <= title[1] + 1  # "Mapper of fc" shown whole
+        assert "split: test" in page.inner_text("#provenance")
+    finally:
+        page.close()
