@@ -17,3 +17,17 @@ def test_complex_diagrams_are_refused_not_cast() -> None:
 def test_ragged_lists_are_an_invalid_input() -> None:
     with pytest.raises(InvalidInputError, match="same length"):
         F.persistent_entropy([[0.0, 1.0], [0.5]])
+
+
+def test_complex32_tensors_are_refused_as_complex() -> None:
+    import warnings
+
+    import torch
+
+    from topolens import Activations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: ComplexHalf is experimental
+        t = torch.zeros(3, 2, dtype=torch.complex32)
+    with pytest.raises(InvalidInputError, match="complex"):
+        Activations({"a": t})

@@ -25,6 +25,8 @@ def _to_numpy(x: Any) -> np.ndarray:
             x = x.detach().cpu()
             if x.dtype in (torch.bfloat16, torch.float16):  # numpy has no bfloat16
                 x = x.float()
+            elif x.dtype == torch.complex32:  # numpy has no complex32; complex is refused later
+                x = x.to(torch.complex64)
             return x.numpy()
     except ImportError:  # pragma: no cover - torch is a core dependency
         pass
