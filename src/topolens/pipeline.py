@@ -624,7 +624,8 @@ def run_demo(
     mapper_run = mapper_analysis(
         mapper_layers, labels=y_tr[rows].numpy(), predictions=predictions,
         images=x_tr[rows], out=out, seed=seed, progress=progress,
-        title="Mapper of the demo CNN's activations (pool2, relu3) on MNIST")
+        title="Mapper of the demo CNN's activations (pool2, relu3) on MNIST",
+        provenance={k: info[k] for k in ("model", "data", "split")})
     info["mapper seconds"] = round(mapper_run.seconds or 0.0, 2)
 
     graph_run = weight_graph_analysis(model, x_te, y_te, n_examples=2, eps=0.1)

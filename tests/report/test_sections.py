@@ -20,3 +20,15 @@ def test_identical_resamples_are_said_in_the_section() -> None:
     assert sec is not None
     html = rep.to_html()
     assert "all resamples would be identical and one was computed" in html
+
+
+def test_each_group_is_described_in_words_not_a_repr() -> None:
+    pytest.importorskip("matplotlib")
+    a = np.random.default_rng(1).normal(size=(40, 8)).astype(np.float32)
+    res = activation_persistence(a, n_resamples=1, max_dim=1)
+    rep = Report("t")
+    add_activation_topology_section(rep, res)
+    html = rep.to_html()
+    assert "PersistenceDiagrams(" not in html
+    n0 = len(res[res.groups[0]][0][0])
+    assert f"H0: {n0} classes (1 never dies), longest finite bar" in html
