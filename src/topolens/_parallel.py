@@ -55,9 +55,13 @@ def _exit_when_orphaned(parent: int) -> None:
 def watch_parent(parent: int) -> None:
     """Make this (worker) process exit promptly when process ``parent`` dies.
 
-    Idempotent per process. Called in the worker before its first job.
+    Idempotent per process. Called in the worker before its first job; a no-op in the
+    parent itself (a job run on a thread, e.g. under ``joblib.parallel_config(backend=
+    "threading")``), whose own parent is someone else.
     """
     global _watched_parent
+    if os.getpid() == parent:  # a thread of the parent itself (joblib's threading backend)
+        return
     if _watched_parent == parent:
         return
     _watched_parent = parent

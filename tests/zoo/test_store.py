@@ -133,6 +133,16 @@ def test_parallel_workers_give_the_same_zoo(tiny_zoo_path, tmp_path):
         assert a.metrics["gap"] == b.metrics["gap"]
 
 
+def test_jobs_on_threads_of_this_process_are_not_taken_for_orphans(tiny_zoo_path, tmp_path):
+    # under joblib's threading backend the jobs run in this very process, whose parent is
+    # not itself: the watchdog must not end it (it once called os._exit(1) here)
+    import joblib
+
+    with joblib.parallel_config(backend="threading"):
+        zoo = train_zoo(TINY_GRID, tmp_path / "thr", n_jobs=2, progress=False)
+    assert zoo.model_ids == Zoo.load(tiny_zoo_path).model_ids
+
+
 @pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True])
 def test_bad_n_jobs_are_refused_before_training(tmp_path, n_jobs):
     from topolens.exceptions import InvalidInputError
