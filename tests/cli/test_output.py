@@ -91,6 +91,39 @@ def test_inputs_inside_the_folder_are_never_removed(tmp_path):
     assert (out / "acts" / "layer.npy").exists()
 
 
+@pytest.mark.parametrize("status", ["done", "running"])
+def test_a_hand_made_manifest_deletes_nothing(tmp_path, status):
+    victim = _write(tmp_path, "victim", "precious")
+    outside = _write(tmp_path, "elsewhere/v.txt", "precious")
+    out = tmp_path / "out"
+    mine = _write(out, "thesis.tex", "the user's own file")
+    os.utime(mine, (mine.stat().st_atime - 3600, mine.stat().st_mtime - 3600))  # older than the manifest
+    os.symlink(outside.parent, out / "link")
+    os.symlink(victim, out / "flink")
+    listed = ["../victim", str(victim), "link/v.txt", "flink", "sub/../../victim", "thesis.tex"]
+    (out / MANIFEST).write_text(json.dumps({"format": "topolens-output", "version": 1,
+                                            "status": status, "files": listed, "foreign": []}))
+    for _ in range(2):
+        with OutputFolder(out, command="t"):
+            _write(out, "report.html", "new")
+    assert victim.read_text() == outside.read_text() == "precious" and mine.exists()
+    assert (out / "link").is_symlink() and (out / "flink").is_symlink()
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["files"] == ["report.html"] and "thesis.tex" in manifest["foreign"]
+
+
+def test_a_file_changed_since_topolens_wrote_it_is_kept(tmp_path):
+    out = tmp_path / "out"
+    with OutputFolder(out, command="t"):
+        _write(out, "report.html")
+        _write(out, "summary.md", "topolens'")
+    _write(out, "summary.md", "now the user's notes, much longer")  # edited in place
+    with OutputFolder(out, command="t"):
+        _write(out, "report.html", "new")
+    assert (out / "summary.md").read_text().startswith("now the user's")
+    assert json.loads((out / MANIFEST).read_text())["foreign"] == ["summary.md"]
+
+
 def test_output_files(tmp_path):
     assert check_output_file(tmp_path, default_name="x.npz") == tmp_path / "x.npz"
     assert check_output_file(tmp_path / "d", default_name="x.npz", suffix=".npz") == tmp_path / "d.npz"

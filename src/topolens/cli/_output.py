@@ -4,7 +4,9 @@ A command's ``--out`` folder gets a manifest, ``.topolens-output.json``, listing
 topolens wrote there. Reusing the folder then removes the files of the previous run that
 this run did not write again (so no stale diagram or graph sits next to the new report),
 and never touches a file topolens did not write: a folder that already holds files but no
-manifest is refused. The folder is created and probed for writing before the work starts,
+manifest is refused, and a file counts as topolens' only while its size and modification
+time are those the manifest recorded when topolens wrote it (a file the user replaced or
+edited since, or one a hand-made manifest merely lists, is kept). The folder is created and probed for writing before the work starts,
 so a bad ``--out`` costs a second, not a training run.
 """
 
@@ -96,6 +98,23 @@ def _files(folder: Path) -> dict[str, tuple[int, int, int]]:
     return out
 
 
+def _some_files(folder: Path, limit: int = 4) -> list[str]:
+    """Up to ``limit`` files under ``folder`` (stops early: a home folder is not walked)."""
+    found: list[str] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not Path(root, d).is_symlink()]
+        found += [Path(root, n).relative_to(folder).as_posix() for n in names
+                  if Path(root, n).relative_to(folder).as_posix() != MANIFEST]
+        if len(found) >= limit:
+            break
+    return sorted(found)[:limit]
+
+
+def _signature(sig: tuple[int, int, int]) -> list[int]:
+    """What the manifest records of a file topolens wrote: [size, mtime_ns]."""
+    return [sig[2], sig[1]]
+
+
 def _safe_relative(items: Any) -> set[str]:
     """The manifest's file list, keeping only plain relative paths inside the folder."""
     if not isinstance(items, list):
@@ -145,31 +164,48 @@ class OutputFolder:
     def prepare(self) -> OutputFolder:
         """Create and probe the folder; refuse one holding files topolens did not write."""
         check_folder(self.path, self.flag)
-        current = _files(self.path)
         manifest = self._read_manifest()
         if manifest is None:
-            if current:
-                sample = ", ".join(sorted(current)[:3]) + (", ..." if len(current) > 3 else "")
+            some = _some_files(self.path)
+            if some:
+                sample = ", ".join(some[:3]) + (", ..." if len(some) > 3 else "")
                 raise InvalidInputError(
                     f"{self.flag} {self.path} already holds files topolens did not write there "
                     f"({sample}); choose a new or empty folder, or one written by an earlier "
                     "topolens run, so that no stale or foreign file ends up next to this run's "
                     "output."
                 )
-            owned: set[str] = set()
-        else:
-            owned = _safe_relative(manifest.get("files"))
-            if manifest.get("status") == "running":  # a killed run: all it left is ours
-                owned |= set(current) - _safe_relative(manifest.get("foreign"))
+        current = _files(self.path)
+        owned: set[str] = set()
+        if manifest is not None:
+            sigs = manifest.get("signatures")
+            sigs = sigs if isinstance(sigs, dict) else {}
+            owned = {rel for rel in _safe_relative(manifest.get("files"))
+                     if rel in current and sigs.get(rel) == _signature(current[rel])}
+            if manifest.get("status") == "running":
+                # a killed run: what it wrote after its manifest (and is not listed foreign)
+                started = self._manifest_mtime()
+                foreign = _safe_relative(manifest.get("foreign"))
+                owned |= {rel for rel, sig in current.items()
+                          if started is not None and sig[1] >= started and rel not in foreign}
         self._owned = owned
         self._before = current
-        self._write_manifest("running", sorted(self._owned), sorted(set(current) - self._owned))
+        self._write_manifest("running", sorted(self._owned), sorted(set(current) - self._owned),
+                             current)
         return self
 
-    def _write_manifest(self, status: str, files: list[str], foreign: list[str]) -> None:
+    def _manifest_mtime(self) -> int | None:
+        try:
+            return (self.path / MANIFEST).lstat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _write_manifest(self, status: str, files: list[str], foreign: list[str],
+                        stats: dict[str, tuple[int, int, int]]) -> None:
         d = {"format": _FORMAT, "version": 1, "command": self.command, "status": status,
              "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-             "files": files, "foreign": foreign}
+             "files": files, "foreign": foreign,
+             "signatures": {rel: _signature(stats[rel]) for rel in files if rel in stats}}
         atomic_write_text(self.path / MANIFEST, json.dumps(d, indent=1))
 
     def _protected(self, rel: str) -> bool:
@@ -193,7 +229,7 @@ class OutputFolder:
         else:
             owned = written | (self._owned & set(after))
         foreign = set(after) - owned - set(removed)
-        self._write_manifest("done" if ok else "failed", sorted(owned), sorted(foreign))
+        self._write_manifest("done" if ok else "failed", sorted(owned), sorted(foreign), after)
         return removed
 
     def _remove(self, rel: str) -> bool:
