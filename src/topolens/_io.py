@@ -81,7 +81,8 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def _refused_global(message: str) -> str | None:
     """The object torch's weights-only unpickler refused, named in its message (if any)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", message)
-    m = re.search(r"Unsupported global: GLOBAL ([\w.<>]+)", text)
+    m = (re.search(r"Unsupported global: GLOBAL ([\w.<>]+)", text)
+         or re.search(r"unsupported GLOBAL ([\w.<>]+)", text, re.IGNORECASE))
     return m.group(1) if m else None
 
 
@@ -109,6 +110,7 @@ def safe_torch_load(path: str | os.PathLike, *, what: str = "checkpoint",
         The file is empty, truncated or not a PyTorch file.
     """
     import pickle
+    import warnings
 
     import torch
 
@@ -118,7 +120,9 @@ def safe_torch_load(path: str | os.PathLike, *, what: str = "checkpoint",
     if p.is_dir():
         raise InvalidInputError(f"{what} {p} is a folder; expected a file written by torch.save.")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on unusual protocols of a corrupt file
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = _refused_global(str(exc))
         detail = (f"it holds a pickled Python object ({found})" if found else
@@ -127,7 +131,13 @@ def safe_torch_load(path: str | os.PathLike, *, what: str = "checkpoint",
             f"{what} {p} was refused by torch.load(weights_only=True): {detail}. topolens never "
             f"unpickles arbitrary objects (that could run code). {_SAVE_HINT}"
         ) from None
-    except (EOFError, RuntimeError, OSError, ValueError, KeyError, AttributeError) as exc:
+    except MemoryError:
+        from .exceptions import MemoryBudgetError
+
+        raise MemoryBudgetError(f"{what} {p} ({p.stat().st_size:,} bytes) does not fit in the "
+                                "available memory.") from None
+    except Exception as exc:  # weights-only loading runs no code: any failure is the file's
+        # (EOFError, RuntimeError, IndexError, struct.error, UnicodeDecodeError, ... on damage)
         raise corrupt_error(
             f"{what} {p} is not a readable PyTorch file (empty, truncated or another format: "
             f"{type(exc).__name__}). {_SAVE_HINT}"

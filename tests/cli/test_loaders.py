@@ -188,3 +188,84 @@ def test_normalize_and_transform_reach_the_model(netfile, tmp_path):
     html = (tmp_path / "r" / "report.html").read_text()
     assert "normalize(" in html and re.search(r"[0-9a-f]{64}", html)
 
+
+
+def test_user_code_calling_sys_exit_is_an_error_not_a_silent_exit(tmp_path, capsys):
+    (tmp_path / "script_like.py").write_text("import sys\nsys.exit(0)\n")
+    (tmp_path / "exits.py").write_text(
+        "import torch.nn as nn\n"
+        "def make():\n    raise SystemExit(3)\n"
+        "def model():\n    return nn.Sequential(nn.Flatten(), nn.Linear(784, 10))\n"
+        "def quit_in_transform(x):\n    raise SystemExit(0)\n")
+    with pytest.raises(InvalidInputError, match=r"importing .*script_like.py ran sys.exit\(0\)"):
+        load_model(f"{tmp_path / 'script_like.py'}:f")
+    with pytest.raises(InvalidInputError, match=r"ran sys.exit\(3\) \(.*exits.py:3\)"):
+        load_model(f"{tmp_path / 'exits.py'}:make")
+    # at run time (in the transform): one error line and a non-zero exit, not exit status 0
+    rc = main(["analyze", "-q", "--model", f"{tmp_path / 'exits.py'}:model", "--max-inputs", "20",
+               "--n-inputs", "10", "--n-neurons", "5", "--resamples", "1",
+               "--transform", f"{tmp_path / 'exits.py'}:quit_in_transform", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "ran sys.exit(0)" in err
+
+
+def test_model_files_import_like_scripts(tmp_path):
+    # a dataclass needs its module in sys.modules; a sibling module must be importable
+    pkg = tmp_path / "proj"
+    pkg.mkdir()
+    (pkg / "blocks_xyz.py").write_text("import torch.nn as nn\ndef block(n):\n    return nn.Linear(n, 2)\n")
+    (pkg / "dc_models_xyz.py").write_text(
+        "from __future__ import annotations\nfrom dataclasses import dataclass\nimport torch.nn as nn\n"
+        "from blocks_xyz import block\n"
+        "@dataclass\nclass Cfg:\n    n: int = 4\n"
+        "class Net(nn.Module):\n    def __init__(self, n: int = 4):\n"
+        "        super().__init__()\n        self.fc = block(Cfg(n).n)\n")
+    before = list(sys.path)
+    assert load_model(f"{pkg / 'dc_models_xyz.py'}:Net", kwargs={"n": 3}).fc.in_features == 3
+    assert load_model(f"{pkg / 'dc_models_xyz.py'}:Net").fc.in_features == 4  # again, same process
+    assert sys.path == before
+
+
+def test_damaged_or_odd_weights_are_refused_in_one_line(netfile, tmp_path):
+    torch.save(torch.nn.Linear(4, 2).state_dict(), tmp_path / "good.pt")
+    (tmp_path / "text.pt").write_bytes(b"root:x:0:0:root:/root:/bin/bash\n" * 20)  # IndexError in torch
+    with pytest.raises(InvalidInputError, match="not a readable PyTorch file"):
+        load_model("torch.nn:Linear", str(tmp_path / "text.pt"), {"in_features": 4, "out_features": 2})
+    good = torch.nn.Linear(4, 2).state_dict()
+    torch.save({1: good["weight"]}, tmp_path / "intkeys.pt")  # AttributeError in load_state_dict
+    with pytest.raises(InvalidInputError, match="keys must be parameter names"):
+        load_model("torch.nn:Linear", str(tmp_path / "intkeys.pt"), {"in_features": 4, "out_features": 2})
+    torch.save({**good, "weight": good["weight"].to(torch.complex64)}, tmp_path / "complex.pt")
+    with pytest.raises(InvalidInputError, match="complex values"):
+        load_model("torch.nn:Linear", str(tmp_path / "complex.pt"), {"in_features": 4, "out_features": 2})
+
+
+def test_transform_signature_errors_speak_of_the_batch(netfile):
+    (netfile.parent / "tr_xyz.py").write_text(
+        "import torch.nn as nn\ndef two(x, y):\n    return x\n"
+        "class Needs(nn.Module):\n    def __init__(self, a):\n        super().__init__()\n")
+    with pytest.raises(InvalidInputError, match="with the input batch") as info:
+        load_transform(f"{netfile.parent / 'tr_xyz.py'}:two")
+    assert "--model-kwargs" not in str(info.value)
+    with pytest.raises(InvalidInputError, match="constructed without arguments") as info:
+        load_transform(f"{netfile.parent / 'tr_xyz.py'}:Needs")
+    assert "--model-kwargs" not in str(info.value)
+
+
+def test_npz_labels_arrays_and_normalize_entries(tmp_path):
+    from topolens.cli._loaders import load_array, load_data
+
+    x = np.random.default_rng(0).random((6, 1, 4, 4)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0, 1, 2, 0, 1, 2]))
+    xs, ys = load_data(str(tmp_path / "d.npz"), "train", None, 4)
+    assert xs.shape == (4, 1, 4, 4) and ys.tolist() == [0, 1, 2, 0]  # the labels were dropped
+    np.savez(tmp_path / "bad.npz", x=x, y=np.linspace(0, 1, 6))
+    with pytest.raises(InvalidInputError, match="class indices"):
+        load_data(str(tmp_path / "bad.npz"), "train", None, None)
+    (tmp_path / "text.npy").write_text("not an array\n")
+    with pytest.raises(InvalidInputError, match="not a .npy file") as info:
+        load_array(str(tmp_path / "text.npy"))
+    assert "allow_pickle" not in str(info.value)
+    for bad, match in ((["0.1,,0.2", "1"], "empty entry"), (["0", "1e-300"], "too small")):
+        with pytest.raises(InvalidInputError, match=match):
+            parse_normalize(bad)

@@ -42,25 +42,58 @@ _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins", "__m
 
 # ------------------------------------------------------------------------ importing code
 @contextlib.contextmanager
-def _cwd_importable() -> Iterator[None]:
-    """The current directory first on ``sys.path`` for the duration of an import."""
-    cwd = os.getcwd()
-    sys.path.insert(0, cwd)
+def _cwd_importable(*folders: Path) -> Iterator[None]:
+    """The current directory (and ``folders``) first on ``sys.path`` for an import."""
+    added = [str(f) for f in folders] + [os.getcwd()]
+    for entry in reversed(added):
+        sys.path.insert(0, entry)
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(cwd)
+        for entry in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(entry)
 
 
-def _describe_exception(exc: BaseException) -> str:
-    """``Type: message (file:line)`` of an exception raised by the user's code."""
+def _exited(exc: SystemExit, doing: str, spec: str, flag: str) -> InvalidInputError:
+    """The error for user code that called ``sys.exit`` (it would end topolens silently)."""
+    return InvalidInputError(f"{flag} {spec!r}: {doing} ran sys.exit({exc.code!r}){_where(exc)}; "
+                             "topolens stopped. Name code that does not run a script when "
+                             "imported or called (guard that with if __name__ == '__main__':).")
+
+
+def _module_name(path: Path) -> str:
+    """The ``sys.modules`` name of a ``--model path/to/file.py``: its stem, unless that would
+    shadow a module already imported or importable (then a private name)."""
+    stem = path.stem
+    taken = not stem.isidentifier() or stem in sys.modules or stem in _STDLIB
+    if not taken:
+        try:
+            taken = importlib.util.find_spec(stem) is not None
+        except (ImportError, ValueError):
+            taken = True
+    if not taken:
+        return stem
+    safe = "".join(c if c.isalnum() else "_" for c in stem)
+    n = 0
+    while f"_topolens_user_{safe}_{n}" in sys.modules:
+        n += 1
+    return f"_topolens_user_{safe}_{n}"
+
+
+def _where(exc: BaseException) -> str:
+    """`` (file:line)`` of the innermost frame of an exception (or '')."""
     tb = exc.__traceback__
     where = ""
     while tb is not None:
         where = f" ({tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
         tb = tb.tb_next
-    return f"{type(exc).__name__}: {exc}{where}"
+    return where
+
+
+def _describe_exception(exc: BaseException) -> str:
+    """``Type: message (file:line)`` of an exception raised by the user's code."""
+    return f"{type(exc).__name__}: {exc}{_where(exc)}"
 
 
 def _import_module(where: str, spec: str, flag: str) -> ModuleType:
@@ -69,20 +102,30 @@ def _import_module(where: str, spec: str, flag: str) -> ModuleType:
         path = Path(where)
         if not path.is_file():
             raise InvalidInputError(f"{flag} {spec!r}: the file {path} does not exist.")
-        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+        name = _module_name(path)
+        mod_spec = importlib.util.spec_from_file_location(name, path)
         if mod_spec is None or mod_spec.loader is None:
             raise InvalidInputError(f"{flag} {spec!r}: {path} cannot be imported as a Python module.")
         module = importlib.util.module_from_spec(mod_spec)
+        # registered while it runs, as 'python file.py' would (dataclasses, pickle and
+        # typing look classes up there); its folder importable for its sibling modules
+        sys.modules[name] = module
         try:
-            with _cwd_importable():
+            with _cwd_importable(path.resolve().parent):
                 mod_spec.loader.exec_module(module)
+        except SystemExit as exc:
+            sys.modules.pop(name, None)
+            raise _exited(exc, f"importing {path}", spec, flag) from None
         except Exception as exc:
+            sys.modules.pop(name, None)
             raise InvalidInputError(f"{flag} {spec!r}: importing {path} failed with "
                                     f"{_describe_exception(exc)}.") from exc
         return module
     try:
         with _cwd_importable():
             return importlib.import_module(where)
+    except SystemExit as exc:
+        raise _exited(exc, f"importing {where}", spec, flag) from None
     except ImportError as exc:
         raise InvalidInputError(
             f"could not import {where!r} for {flag} {spec!r}: {exc}. Check the module path "
@@ -140,7 +183,9 @@ def _check_function(obj: Any, module: ModuleType, spec: str, flag: str, what: st
     )
 
 
-def _bind(obj: Any, spec: str, flag: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _bind(obj: Any, spec: str, flag: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+          *, given: str | None = None, hint: str = "pass arguments with --model-kwargs "
+          "name=value") -> None:
     """Check that ``obj(*args, **kwargs)`` matches its signature, before calling it."""
     try:
         sig = inspect.signature(obj)
@@ -149,11 +194,10 @@ def _bind(obj: Any, spec: str, flag: str, args: tuple[Any, ...], kwargs: dict[st
     try:
         sig.bind(*args, **kwargs)
     except TypeError as exc:
-        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+        given = given or ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
         raise InvalidInputError(
             f"{flag} {spec!r} cannot be called with {given}: {exc}. Its signature is "
-            f"{getattr(obj, '__name__', spec)}{sig}; pass arguments with --model-kwargs "
-            "name=value ..."
+            f"{getattr(obj, '__name__', spec)}{sig}; {hint}."
         ) from None
 
 
@@ -205,6 +249,8 @@ def _instantiate(spec: str, kwargs: dict[str, Any] | None) -> Any:
     _bind(obj, spec, flag, (), kwargs)
     try:
         model = obj(**kwargs)
+    except SystemExit as exc:
+        raise _exited(exc, "calling it", spec, flag) from None
     except Exception as exc:
         raise InvalidInputError(f"--model {spec!r} failed when called: {_describe_exception(exc)}. "
                                 "Check the arguments (--model-kwargs name=value ...).") from exc
@@ -253,9 +299,25 @@ def _load_weights(model: Any, weights: str) -> None:
     if not isinstance(state, dict):
         raise UntrustedCheckpointError(f"--weights file {weights} holds a {type(state).__name__}, not "
                                        "a state dict; save torch.save(model.state_dict(), path).")
+    bad_keys = [k for k in state if not isinstance(k, str)]
+    if bad_keys:
+        raise InvalidInputError(f"--weights file {weights} is not a state dict: its keys must be "
+                                f"parameter names, found {bad_keys[:3]!r}; save "
+                                "torch.save(model.state_dict(), path).")
+    import torch
+
+    own = model.state_dict()
+    cplx = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_complex()
+            and k in own and not own[k].is_complex()]
+    if cplx:
+        raise InvalidInputError(f"weights in {weights} do not fit the model: {', '.join(cplx[:3])} "
+                                "hold complex values where the model's are real (loading would "
+                                "drop the imaginary part).")
     try:
         model.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError) as exc:
+    except SystemExit as exc:
+        raise _exited(exc, "loading the weights", weights, "--weights") from None
+    except Exception as exc:  # torch's errors, or the model's own load hooks
         first = str(exc).strip().splitlines()
         raise InvalidInputError(f"weights in {weights} do not fit the model: "
                                 f"{' '.join(line.strip() for line in first[:6])}") from None
@@ -279,20 +341,28 @@ def load_transform(spec: str) -> Callable[[Any], Any]:
         if not issubclass(obj, torch.nn.Module):
             raise InvalidInputError(f"--transform {spec!r} names the class {obj.__qualname__}, which "
                                     "is neither a function nor a torch.nn.Module subclass.")
-        _bind(obj, spec, flag, (), {})
+        _bind(obj, spec, flag, (), {}, hint="a transform class is constructed without arguments "
+              "(name a function, or an instance, instead)")
         try:
             return obj()
+        except SystemExit as exc:
+            raise _exited(exc, "constructing it", spec, flag) from None
         except Exception as exc:
             raise InvalidInputError(f"--transform {spec!r} failed when constructed: "
                                     f"{_describe_exception(exc)}.") from exc
     _check_function(obj, module, spec, flag, "a function of the input batch")
-    _bind(obj, spec, flag, (object(),), {})
+    _bind(obj, spec, flag, (object(),), {}, given="the input batch (one argument)",
+          hint="a transform takes the batch tensor and returns the transformed batch")
     return obj
 
 
 def _floats(text: str, what: str) -> list[float]:
+    parts = text.replace(" ", "").split(",")
+    if len(parts) > 1 and "" in parts:
+        raise InvalidInputError(f"--normalize {what} has an empty entry in {text!r}; give one "
+                                "number per channel, e.g. 0.485,0.456,0.406.")
     try:
-        values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+        values = [float(v) for v in parts if v != ""]
     except ValueError:
         raise InvalidInputError(f"--normalize {what} must be numbers separated by commas (one per "
                                 f"channel), e.g. 0.485,0.456,0.406; found {text!r}.") from None
@@ -315,6 +385,9 @@ def parse_normalize(values: Sequence[str]) -> tuple[float | list[float], float |
                                 "one value per channel for both (or a single value).")
     if any(s <= 0 for s in std):
         raise InvalidInputError(f"--normalize STD must be positive; found {values[1]!r}.")
+    if any(s < 1.1754944e-38 for s in std):  # 0 (or subnormal) in float32: x / std overflows
+        raise InvalidInputError(f"--normalize STD {values[1]!r} is too small for float32 inputs "
+                                "(below 1.2e-38); the normalised inputs would be infinite.")
     if len(mean) == len(std) == 1:
         return mean[0], std[0]
     n = max(len(mean), len(std))
@@ -394,7 +467,26 @@ def load_data(name: str, split: str, root: str | None, limit: int | None) -> tup
         return datasets.as_tensor_dataset(x, y).tensors
     import torch
 
-    return torch.as_tensor(np.asarray(x, dtype=np.float32)), None
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)), _labels(name, y, len(x))
+
+
+def _labels(name: str, y: Any, n: int) -> Any:
+    """The labels of a ``.npz`` file as an int64 tensor (one integer per input), or None."""
+    import numpy as np
+    import torch
+
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise InvalidInputError(f"{name}: the labels have shape {y.shape} but there are {n} inputs; "
+                                "save one integer label per input (np.savez(path, x=inputs, y=labels)).")
+    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu" or (len(y) and y.min() < 0):
+        raise InvalidInputError(f"{name}: the labels must be class indices (integers >= 0), found "
+                                f"{y.dtype} values; save them as integers, or leave y out.")
+    return torch.as_tensor(y.astype(np.int64))
 
 
 def _load_npz(name: str) -> tuple[Any, Any]:
@@ -427,6 +519,16 @@ def load_array(path: str) -> Any:
     p = Path(path)
     if p.is_dir():
         raise InvalidInputError(f"{path} is a folder; expected a .npy file.")
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path} does not exist; expected a .npy file.") from None
+    except OSError as exc:
+        raise InvalidInputError(f"could not read {path}: {exc.strerror or exc}.") from None
+    if magic != b"\x93NUMPY":
+        raise InvalidInputError(f"{path} is not a .npy file (it lacks the .npy header); save the "
+                                "array with np.save(path, array).")
     try:
         x = np.load(path, allow_pickle=False)
     except FileNotFoundError:

@@ -22,6 +22,7 @@ from ..exceptions import InvalidInputError, LayerNotFoundError, TopolensError
 from ._args import add_model_args, at_least
 from ._loaders import (
     DATASETS,
+    _where,
     build_transform,
     load_array,
     load_data,
@@ -390,6 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"topolens {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
+    except SystemExit as exc:  # argparse is done: this is the user's model or transform
+        print(f"topolens {args.command}: error: the model, the transform or code they call ran "
+              f"sys.exit({exc.code!r}) during the run{_where(exc)}; the run stopped.",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # pragma: no cover
         print("interrupted", file=sys.stderr)
         return 130
