@@ -72,6 +72,13 @@ def test_grid_files_that_cannot_be_read(tmp_path, capsys):
     latin.write_bytes("name: caf\xe9\nhyperparameters: {depth: 1}\n".encode("latin-1"))
     assert main(["zoo", "train", str(latin), "--out", out]) == 2
     assert "not UTF-8" in _error_line(capsys)
+    for text in ("hyperparameters: !!python/object/apply:os.system ['echo pwned']\n",
+                 "hyperparameters:\n  depth: [1\n  width: 2\n"):  # YAML's errors span lines
+        (tmp_path / "y.yaml").write_text(text)
+        assert main(["zoo", "train", str(tmp_path / "y.yaml"), "--out", out]) == 2
+        assert "at line" in _error_line(capsys)
+    assert main(["zoo", "predict", str(latin), *FEAT]) == 2  # a file, not a zoo folder
+    assert "not a zoo folder" in _error_line(capsys)
 
 
 @pytest.mark.parametrize("jobs", ["0", "-2", "two"])

@@ -42,6 +42,7 @@ def test_unknown_keys_are_named():
     ({"batch_norm": ["yes"]}, "true or false"),
     ({"width": []}, "empty"),
     ({"width": [8, 8]}, "twice"),
+    ({"seed": [10**23]}, r"at most 2\*\*64"),  # torch.manual_seed overflowed mid-training
 ])
 def test_bad_values(hp, match):
     with pytest.raises(ConfigError, match=match):

@@ -126,6 +126,7 @@ HYPERPARAMETERS: tuple[str, ...] = tuple(f.name for f in fields(ModelConfig))
 
 _CHOICES = {"architecture": ("mlp", "cnn"), "optimizer": ("sgd", "adam")}
 _INT = {"depth": 1, "width": 1, "batch_size": 1, "epochs": 1, "train_size": 1, "seed": 0}
+_SEED_MAX = 2**64 - 1  # torch.manual_seed's largest seed
 _FLOAT = {  # name: (low, high, high inclusive)
     "dropout": (0.0, 1.0, False),
     "weight_decay": (0.0, np.inf, False),
@@ -155,6 +156,8 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < _INT[name]:
             raise ConfigError(f"Hyperparameter {name!r} must be an integer >= {_INT[name]}, "
                               f"found {value!r}.")
+        if name == "seed" and value > _SEED_MAX:
+            raise ConfigError(f"Hyperparameter 'seed' must be at most 2**64 - 1, found {value!r}.")
         return int(value)
     if value is None and name == "stop_train_accuracy":
         return None
@@ -350,12 +353,23 @@ def load_grid(path_or_dict: str | os.PathLike | Mapping[str, Any]) -> Grid:
 
             data = yaml.safe_load(text)
     except Exception as exc:
-        raise ConfigError(f"Could not parse the grid file {path}: {exc}. It must be YAML or "
-                          "JSON (a .json suffix selects JSON).") from exc
+        raise ConfigError(f"Could not parse the grid file {path}: {_parse_error(exc)}. It must be "
+                          "YAML or JSON (a .json suffix selects JSON).") from None
     try:
         return Grid.from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _parse_error(exc: BaseException) -> str:
+    """A parser's error on one line: YAML's problem and its line/column, without the excerpt."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        context = getattr(exc, "context", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        return f"{context + ', ' if context else ''}{problem} at {where}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _read_grid_text(path: Path) -> str:

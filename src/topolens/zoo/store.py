@@ -252,6 +252,9 @@ class Zoo:
 
 def _read_manifest(path: Path) -> Grid:
     manifest = path / "zoo.json"
+    if path.exists() and not path.is_dir():
+        raise CorruptRecordError(f"{path} is a file, not a zoo folder. Create a zoo with "
+                                 "'topolens zoo train GRID --out ZOO'.")
     try:
         d = json.loads(manifest.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -259,6 +262,8 @@ def _read_manifest(path: Path) -> Grid:
                                  "'topolens zoo train GRID --out ZOO'.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CorruptRecordError(f"{manifest}: not valid JSON ({exc}).") from None
+    except OSError as exc:  # a folder named zoo.json, no permission
+        raise CorruptRecordError(f"{manifest}: could not be read ({exc.strerror or exc}).") from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise CorruptRecordError(f"{manifest}: not a {FORMAT} manifest.")
     try:
