@@ -194,3 +194,12 @@ def test_user_errors_are_one_line_in_a_real_process(tmp_path, argv, match):
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "error:" in lines[0] and match in lines[0], res.stderr
+
+
+def test_a_multi_line_message_is_printed_as_one_error_line(tmp_path, capsys):
+    # the data sets' "not found" message lists the files it looked for, one per line
+    rc = main(["analyze", "-q", "--model", "torch.nn:Flatten", "--data", "mnist", "--data-root",
+               str(tmp_path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("topolens analyze: error:"), err
+    assert "not found" in err and "train-images" in err

@@ -384,8 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.captureWarnings(True)
     try:
         return int(args.func(args) or 0)
-    except TopolensError as exc:
-        print(f"topolens {args.command}: error: {exc}", file=sys.stderr)
+    except TopolensError as exc:  # one line, even for a message that lists paths line by line
+        print(f"topolens {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except OSError as exc:  # the environment, not a bug: a full disk, a file removed meanwhile
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
