@@ -263,7 +263,7 @@ def test_npz_labels_arrays_and_normalize_entries(tmp_path):
     with pytest.raises(InvalidInputError, match="class indices"):
         load_data(str(tmp_path / "bad.npz"), "train", None, None)
     (tmp_path / "text.npy").write_text("not an array\n")
-    with pytest.raises(InvalidInputError, match="not a .npy file") as info:
+    with pytest.raises(InvalidInputError, match=r"not a \.npy file") as info:
         load_array(str(tmp_path / "text.npy"))
     assert "allow_pickle" not in str(info.value)
     for bad, match in ((["0.1,,0.2", "1"], "empty entry"), (["0", "1e-300"], "too small")):
