@@ -488,3 +488,19 @@ def test_float32_engines_keep_huge_and_tiny_matrices_in_range(backend, scale):
         if "threshold" in kw:  # the bar is alive (censored) at 0.9 of its death
             got, want = dg[1][:, 0], want[:, 0]
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_high_dimensions_are_estimated_by_their_simplices_and_refused_at_once():
+    import math
+    import time
+
+    # H_k needs the (k+1)-simplices: 40 points up to H25 is ~2^40 simplices
+    assert estimate_rips_memory(40, 25) > 1e13
+    assert estimate_rips_memory(40, 4) >= math.comb(40, 6)  # at least a byte per 5-simplex
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    t0 = time.perf_counter()
+    with pytest.raises(MemoryBudgetError, match="lower max_dim"):
+        rips_persistence(x, max_dim=25, metric="euclidean")
+    assert time.perf_counter() - t0 < 30  # refused before building anything (it used to hang)
+    # tiny inputs stay cheap whatever max_dim is
+    assert estimate_rips_memory(5, 25) < 1e6

@@ -9,6 +9,8 @@ memory of gudhi's Rips engine on ``1 - |corr|`` matrices of n = 500..2000 points
 
 from __future__ import annotations
 
+import math
+
 import os
 from typing import Literal
 
@@ -66,7 +68,14 @@ def estimate_rips_memory(n: int, max_dim: int, edge_fraction: float = 1.0) -> in
         # in practice: short edges cluster, which edge collapse then removes)
         triangles = edge_fraction**3 * n * (n - 1) * (n - 2) / 6
         total += _BYTES_PER_TRIANGLE_H2 * triangles * (max_dim - 1)
-    return int(total)
+    # H_k needs the (k + 1)-simplices: from H3 on their number outgrows the triangles' (n = 40
+    # points and max_dim = 25 would be ~2^40 simplices), so count them, s vertices each
+    for s in range(5, max_dim + 3):
+        simplices = math.comb(n, s) * edge_fraction ** math.comb(s, 2) if n >= s else 0.0
+        total += _BYTES_PER_TRIANGLE_H2 * min(float(simplices), 1e300)
+        if total > 1e300:
+            break
+    return int(min(total, 1e300))
 
 
 def estimate_certificate_memory(n: int, itemsize: int = 4, *, k: int = 8, max_checked: int | None = None) -> int:
