@@ -257,9 +257,12 @@ def _plan_tasks(groups: dict[str, dict[str, Any]], plan: _Plan, memory_limit: An
 def _warn_degenerate(plan: _Plan) -> None:
     for name, (n_total, usable, n_const) in plan.degenerate.items():
         dropped = f" ({n_const} constant neuron(s) dropped)" if n_const else ""
+        why = ("n_inputs=None: all of them" if plan.n_inputs is None
+               else f"n_inputs={plan.n_inputs} asks for at least as many")
         warnings.warn(
             f"{name!r}: every resample would be identical, so 1 was computed instead of "
-            f"{plan.n_resamples}: all {n_total} inputs are used (n_inputs={plan.n_inputs}) and "
+            f"{plan.n_resamples}: all {n_total} inputs given to activation_persistence are used "
+            f"({why}) and "
             f"n_neurons={plan.n_neurons} takes all {usable} usable neuron(s){dropped}. For "
             f"independent resamples pass n_inputs < {n_total} or n_neurons < {usable} (or record "
             "more inputs); pass n_resamples=1 to silence this.",
