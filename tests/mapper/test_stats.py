@@ -87,3 +87,13 @@ def test_pipeline_and_payload_agree_on_label_names():
     layer = ExplorerLayer("a", run.graphs["a"], run.stats["a"])
     with pytest.raises(InvalidInputError, match="class codes"):
         explorer_payload([layer], labels=np.array(["a"] * 240))
+
+
+def test_nan_labels_and_predictions_are_refused():
+    from topolens.exceptions import InvalidInputError
+    from topolens.mapper.stats import encode_labels
+
+    with pytest.raises(InvalidInputError, match=r"labels hold 1 NaN.*index 2"):
+        encode_labels(np.array([0.0, 1.0, np.nan, 1.0]), 4)
+    with pytest.raises(InvalidInputError, match="predictions hold 1 NaN"):
+        encode_labels(np.array([0, 1, 1, 0]), 4, predictions=np.array([0.0, np.inf, 1.0, 0.0]))
