@@ -333,26 +333,40 @@ def _times(rep: Any, info: dict[str, Any], report_seconds: float) -> dict[str, s
     return out
 
 
+def record_for_analysis(model: Any, data: Any, *, layers: Any = None, reduce: str = "flatten",
+                        batch_size: int = 256, max_inputs: int | None = None,
+                        store: str | Path | None = None, transform: Any = None,
+                        progress: bool = True) -> tuple[Activations, dict[str, Any]]:
+    """Record ``model``'s activations on ``data`` for a report: the activations and the run
+    information the report shows about the recording (inputs, transform, time).
+
+    The arguments go to :func:`topolens.record_activations`; ``transform`` is a callable applied
+    to each input batch before the model (e.g. the training normalisation).
+    """
+    extra = {} if transform is None else {"transform": transform}
+    t0 = time.perf_counter()
+    acts = record_activations(model, data, layers, batch_size=batch_size, reduce=reduce,
+                              max_inputs=max_inputs, store=store, progress=progress, **extra)
+    info = {"model class": type(model).__name__, "inputs recorded": acts.n_inputs,
+            "input transform": ("none" if transform is None
+                                else getattr(transform, "__name__", None) or repr(transform)),
+            "recording seconds": round(time.perf_counter() - t0, 2)}
+    return acts, info
+
+
 def analyze(model: Any, data: Any, *, layers: Any = None, reduce: str = "flatten",
             batch_size: int = 256, max_inputs: int | None = None, store: str | Path | None = None,
             transform: Any = None, **kwargs: Any) -> AnalysisResult:
     """Record ``model``'s activations on ``data`` and run :func:`analyze_activations`.
 
-    ``layers``, ``reduce``, ``batch_size``, ``max_inputs``, ``store`` and ``transform`` (a
-    callable applied to each input batch before the model, e.g. the training normalisation)
-    go to :func:`topolens.record_activations`; everything else (``provenance=`` included) to
+    ``layers``, ``reduce``, ``batch_size``, ``max_inputs``, ``store`` and ``transform`` go to
+    :func:`record_for_analysis`; everything else (``provenance=`` included) to
     :func:`analyze_activations`.
     """
-    progress = kwargs.get("progress", True)
-    extra = {} if transform is None else {"transform": transform}
-    t0 = time.perf_counter()
-    acts = record_activations(model, data, layers, batch_size=batch_size, reduce=reduce,
-                              max_inputs=max_inputs, store=store, progress=progress, **extra)
-    info = {"model": type(model).__name__, "inputs recorded": acts.n_inputs,
-            "input transform": ("none" if transform is None
-                                else getattr(transform, "__name__", None) or repr(transform)),
-            "recording seconds": round(time.perf_counter() - t0, 2), **kwargs.pop("info", {})}
-    return analyze_activations(acts, info=info, **kwargs)
+    acts, info = record_for_analysis(model, data, layers=layers, reduce=reduce,
+                                     batch_size=batch_size, max_inputs=max_inputs, store=store,
+                                     transform=transform, progress=kwargs.get("progress", True))
+    return analyze_activations(acts, info={**info, **kwargs.pop("info", {})}, **kwargs)
 
 
 @dataclass

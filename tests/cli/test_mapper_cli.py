@@ -105,6 +105,10 @@ def test_analyze_with_a_mapper_section(tmp_path, capsys):
     payload = _payload((out / "mapper.html").read_text())
     assert payload["images"]["width"] == 8 and payload["labels"] is not None
     assert payload["predictions"] is not None  # as 'topolens mapper' gives them
+    # the same run information as a report without --mapper, and the explorer knows what it maps
+    assert "wall time: recording" in html and "input transform" in html
+    assert "none given: the weights the model builds itself" in html
+    assert "digits" in (out / "mapper.html").read_text()
     rc = main(["-q", "analyze", "--model", f"{f}:make", "--data", "digits", "--max-inputs", "100",
                "--layers", "1", "--mapper", "3", "--out", str(tmp_path / "r2")])
     assert rc == 2 and "--mapper" in capsys.readouterr().err

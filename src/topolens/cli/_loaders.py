@@ -428,6 +428,8 @@ def model_provenance(args: Any, transform_desc: str | None) -> dict[str, Any]:
     if args.weights:
         prov["weights"] = str(Path(args.weights).resolve())
         prov["weights sha256"] = sha256_file(args.weights)
+    else:
+        prov["weights"] = "none given: the weights the model builds itself (pass --weights FILE)"
     prov.update({"data": args.data, "split": args.split, "max inputs": args.max_inputs,
                  "transform": transform_desc or "none"})
     if getattr(args, "expected_accuracy", None) is not None:

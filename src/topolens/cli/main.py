@@ -125,14 +125,14 @@ def _analyze_saved(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
     prov = {"activations": str(Path(args.activations).resolve())}
     if args.expected_accuracy is not None:
         prov["expected accuracy"] = args.expected_accuracy
-    return analyze_activations(acts, out=args.out, info={"activations": args.activations},
-                               provenance=prov, predictions=predictions, progress=not args.quiet,
-                               extra_sections=_mapper_sections(args, acts, None, predictions), **kw)
+    return analyze_activations(acts, out=args.out, provenance=prov, predictions=predictions,
+                               progress=not args.quiet,
+                               extra_sections=_mapper_sections(args, acts, None, predictions, prov), **kw)
 
 
 def _analyze_model(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
     """``analyze --model ... --data ...``: record, then analyse."""
-    from ..pipeline import analyze, analyze_activations
+    from ..pipeline import analyze_activations, record_for_analysis
 
     if not args.model:
         raise InvalidInputError("give --model module:name (with --data) or --activations DIR.")
@@ -142,18 +142,12 @@ def _analyze_model(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
     x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
     data = x if y is None else (x, y)
     graphs = _graph_sections(args, model, x, y, transform)
-    info = {"model spec": args.model, "data": args.data}
-    if not args.mapper:
-        return analyze(model, data, layers=args.layers, reduce=args.reduce, out=args.out,
-                       store=args.store, progress=not args.quiet, extra_sections=graphs,
-                       transform=transform, provenance=prov, info=info, **kw)
-    from ..activations import record_activations
-
-    acts = record_activations(model, data, args.layers, reduce=args.reduce, store=args.store,
-                              transform=transform, progress=not args.quiet)
-    info["inputs recorded"] = acts.n_inputs
-    images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
-    mapper = _mapper_sections(args, acts, images, acts.predictions)
+    acts, info = record_for_analysis(model, data, layers=args.layers, reduce=args.reduce,
+                                     store=args.store, transform=transform, progress=not args.quiet)
+    mapper = None
+    if args.mapper:
+        images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
+        mapper = _mapper_sections(args, acts, images, acts.predictions, provenance=prov)
     return analyze_activations(acts, out=args.out, info=info, provenance=prov, progress=not args.quiet,
                                extra_sections=_chain(mapper, graphs), **kw)
 
@@ -203,7 +197,8 @@ def _graph_sections(args: argparse.Namespace, model: Any, x: Any, y: Any, transf
     return run.add_to
 
 
-def _mapper_sections(args: argparse.Namespace, acts: Any, images: Any, predictions: Any = None) -> Any:
+def _mapper_sections(args: argparse.Namespace, acts: Any, images: Any, predictions: Any = None,
+                     provenance: dict[str, Any] | None = None) -> Any:
     """The report callback adding a Mapper section for ``--mapper LAYER ...`` (or None)."""
     if not args.mapper:
         return None
@@ -217,7 +212,7 @@ def _mapper_sections(args: argparse.Namespace, acts: Any, images: Any, predictio
 
     run = mapper_analysis({k: acts[k] for k in args.mapper}, labels=acts.labels, images=images,
                           predictions=predictions, out=args.out, progress=not args.quiet,
-                          title=f"Mapper of {', '.join(args.mapper)}")
+                          title=f"Mapper of {', '.join(args.mapper)}", provenance=provenance)
 
     def add(rep: Any) -> None:
         from ..report import add_mapper_section
