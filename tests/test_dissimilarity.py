@@ -184,4 +184,4 @@ def test_large_float16_memmap_refused_before_conversion(metric, tmp_path):
     elapsed = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert elapsed < 1.0 and peak < 4 << 20
+    assert elapsed < 5.0 and peak < 4 << 20

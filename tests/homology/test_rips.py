@@ -389,7 +389,7 @@ def test_large_inputs_are_refused_from_their_shape_before_reading(tmp_path):
         elapsed = time.perf_counter() - t0
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        assert elapsed < 2.0 and peak < 8 << 20, (n, elapsed, peak)
+        assert elapsed < 5.0 and peak < 8 << 20, (n, elapsed, peak)
         del mm
 
 
