@@ -10,7 +10,6 @@ memory of gudhi's Rips engine on ``1 - |corr|`` matrices of n = 500..2000 points
 from __future__ import annotations
 
 import math
-
 import os
 from typing import Literal
 
