@@ -92,7 +92,7 @@ def test_transform_results_are_cast_like_the_inputs() -> None:
     assert record_activations(model, xs, transform=lambda x: x.half())["2"].dtype == np.float32
     with pytest.raises(InvalidInputError, match="transform's outputs for batch 0 are complex"):
         record_activations(model, xs, transform=lambda x: x * (1 + 1j))
-    with pytest.raises(InvalidInputError, match="transform returned a tensor on the 'meta' device"):
+    with pytest.raises(InvalidInputError, match="the transform's outputs for batch 0 are on the 'meta' device"):
         record_activations(model, xs, transform=lambda x: x.to("meta"))
 
 
