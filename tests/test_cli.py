@@ -109,6 +109,9 @@ def test_demo_end_to_end(tmp_path, capsys):
         assert needle in html
     assert "http://" not in html and "https://" not in html
     assert (out / "mapper.html").exists() and (out / "graphs" / "relu3.json").exists()
+    # every resample draws its own inputs, so the demo's resamples are real ones
+    assert "all resamples would be identical" not in html
+    assert len(list((out / "diagrams").glob("fc2_resample*.npz"))) == 2
 
 
 def test_quiet_after_subcommand_and_clear_load_errors(tmp_path, capsys):

@@ -612,6 +612,7 @@ def run_demo(
     if predictions is None:
         predictions = np.asarray(acts["fc2"]).argmax(axis=1)
     train_acc = float(hist.train_accuracy[-1])
+    per_resample = max(2, int(0.8 * len(rows))) if n_resamples > 1 else None
     info = {
         "model": "SmallCNN (conv-pool-conv-pool-fc-fc), trained here (no weights file)",
         "data": f"bundled MNIST sample: {len(x_tr)} train / {len(x_te)} test images",
@@ -621,6 +622,9 @@ def run_demo(
         "train accuracy": round(train_acc, 4),
         "test accuracy": round(evaluate(model, x_te, y_te), 4),
         "inputs for topology": len(rows),
+        # each resample draws its own 80% of the recorded inputs: with all of them, layers whose
+        # neurons are all taken would give identical resamples
+        "inputs per resample": per_resample,
     }
 
     def training_section(rep: Any) -> None:
@@ -655,7 +659,7 @@ def run_demo(
 
     return analyze_activations(
         acts, out=out, title="topolens demo: activation topology of a small CNN on MNIST",
-        n_inputs=None, n_neurons=n_neurons, n_resamples=n_resamples, seed=seed, progress=progress,
+        n_inputs=per_resample, n_neurons=n_neurons, n_resamples=n_resamples, seed=seed, progress=progress,
         info=info, pre_sections=training_section, extra_sections=later_sections,
         predictions=predictions, expected_accuracy=train_acc,
     )
