@@ -30,10 +30,11 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_diagram_array
-from . import _matching
-from ._matching import Grid
 
 __all__ = ["bottleneck_distance"]
+
+# the kernels (:mod:`._matching`) are imported where they are used: importing numba takes
+# about 0.6 s, which ``import topolens`` (PersistenceDiagrams) must not pay
 
 _BINS = 1024  # histogram bins per scan
 _COLLECT = 4096  # list the candidates once at most this many are left
@@ -105,6 +106,8 @@ class _Search:
 
     def feasible(self, t: float) -> bool:
         """Whether some matching moves no point by more than ``t``."""
+        from ._matching import Grid, hopcroft_karp
+
         for q, hq, p in ((self.a, self.ha, self.b), (self.b, self.hb, self.a)):
             big = q[hq > t]
             if len(big) == 0:
@@ -113,16 +116,18 @@ class _Search:
                 return False
             grid = Grid.build(p, np.zeros(len(p)), self.origin, self.span, t)
             indptr, indices, lonely = grid.neighbours(big, t)
-            if lonely or _matching.hopcroft_karp(indptr, indices, len(p)) < len(big):
+            if lonely or hopcroft_karp(indptr, indices, len(p)) < len(big):
                 return False
         return True
 
     def _scan(self, hist: np.ndarray, out: np.ndarray) -> int:
         """Histogram (and list into ``out``) the relevant pair distances in ``(lo, hi]``."""
+        from ._matching import Grid, scan_pairs
+
         grid = Grid.build(self.b, self.hb, self.origin, self.span, self.hi)
         qcx, qcy = grid.cells(self.a)
         base = max(self.lo, 0.0)
-        return int(_matching.scan_pairs(
+        return int(scan_pairs(
             np.ascontiguousarray(self.a[:, 0]), np.ascontiguousarray(self.a[:, 1]), self.ha, qcx, qcy,
             grid.x, grid.y, grid.extra, grid.cx, grid.cy, self.lo, self.hi, base, self.hi - base, hist, out))
 
