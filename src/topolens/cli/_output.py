@@ -17,7 +17,7 @@ import datetime as _dt
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -256,11 +256,3 @@ class OutputFolder:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.finish(ok=exc_type is None)
-
-
-@contextlib.contextmanager
-def output_folder(path: str | os.PathLike, *, command: str,
-                  protect: Iterable[str | os.PathLike | None] = ()) -> Iterator[OutputFolder]:
-    """``with output_folder(args.out, command="analyze"):`` -- see :class:`OutputFolder`."""
-    with OutputFolder(path, command=command, protect=protect) as folder:
-        yield folder
