@@ -35,7 +35,6 @@ from ._output import OutputFolder, check_output_file
 __all__ = ["build_parser", "load_data", "load_model", "main"]
 
 logger = logging.getLogger("topolens")
-_load_array = load_array  # the name earlier versions exported
 
 
 # ----------------------------------------------------------------------------- helpers
