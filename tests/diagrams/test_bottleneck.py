@@ -192,3 +192,13 @@ def test_3000_points_in_seconds():
     t = time.perf_counter()
     bottleneck_distance(a, b)
     assert time.perf_counter() - t < 30
+
+
+def test_import_topolens_does_not_import_numba():
+    """The kernels are imported on the first distance, not by ``import topolens`` (0.6 s)."""
+    import subprocess
+    import sys
+
+    code = "import sys, topolens; print(sorted(m for m in ('numba', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
