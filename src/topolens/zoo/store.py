@@ -50,10 +50,6 @@ _METRICS = ("train_accuracy", "train_loss", "train_accuracy_clean", "test_accura
             "test_loss", "gap", "loss_gap", "seconds", "n_parameters", "n_train", "epochs_run")
 
 
-def _sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
 @dataclass(frozen=True)
 class ModelRecord:
     """One trained model of a zoo (read from ``models/<model_id>/record.json``)."""
@@ -146,7 +142,7 @@ def read_record(folder: str | os.PathLike, *, verify_weights: bool = True) -> Mo
     weights = folder / "weights.pt"
     if not isinstance(sha, str) or not weights.is_file():
         raise bad("weights.pt or its checksum missing")
-    if verify_weights and _sha256(weights) != sha:
+    if verify_weights and sha256_file(weights) != sha:
         raise bad("weights.pt does not match the checksum in the record (truncated or altered)")
     history = d.get("history", {})
     return ModelRecord(path=folder, config=config, metrics={k: float(v) for k, v in metrics.items()},
