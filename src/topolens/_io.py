@@ -1,4 +1,5 @@
-"""Atomic file writing: a reader never sees a half-written report, cache or array."""
+"""File helpers: atomic writing (a reader never sees a half-written report, cache or array),
+checksums, and checkpoint loading that never unpickles arbitrary objects."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .exceptions import IntegrityError, InvalidInputError, UntrustedCheckpointError
+from .exceptions import (
+    IntegrityError,
+    InvalidInputError,
+    MemoryBudgetError,
+    UntrustedCheckpointError,
+)
 
 _SAVE_HINT = ("Save only the weights, with tensors and plain containers: "
               "torch.save(model.state_dict(), path).")
@@ -132,8 +138,6 @@ def safe_torch_load(path: str | os.PathLike, *, what: str = "checkpoint",
             f"unpickles arbitrary objects (that could run code). {_SAVE_HINT}"
         ) from None
     except MemoryError:
-        from .exceptions import MemoryBudgetError
-
         raise MemoryBudgetError(f"{what} {p} ({p.stat().st_size:,} bytes) does not fit in the "
                                 "available memory.") from None
     except Exception as exc:  # weights-only loading runs no code: any failure is the file's
