@@ -131,7 +131,6 @@ def _layer_sizes(config: ModelConfig, image_size: int, in_channels: int) -> tupl
         fan_in = in_channels * image_size * image_size
         params = fan_in * w + w + (config.depth - 1) * (w * w + w) + config.depth * bn
         acts = fan_in + config.depth * w * 4
-        fan_in = w
     else:
         side, ch, params, acts = image_size, in_channels, 0, in_channels * image_size**2
         for _ in range(config.depth):
@@ -140,8 +139,7 @@ def _layer_sizes(config: ModelConfig, image_size: int, in_channels: int) -> tupl
             side, ch = max(side // 2, 1), w
         params += ch * side * side * w + w
         acts += 2 * w
-        fan_in = w
-    params += fan_in * N_CLASSES + N_CLASSES
+    params += w * N_CLASSES + N_CLASSES  # the output layer, from width w in both architectures
     return params, acts + N_CLASSES
 
 
