@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,8 +47,8 @@ def check_n_jobs(n_jobs: Any, *, name: str = "n_jobs") -> int:
 
 def _exit_when_orphaned(parent: int) -> None:
     """Watchdog loop: end this process once ``parent`` is no longer its parent."""
-    stop = threading.Event()
-    while not stop.wait(_WATCH_INTERVAL):
+    while True:
+        time.sleep(_WATCH_INTERVAL)
         if os.getppid() != parent:
             os._exit(1)  # no cleanup: the parent is gone and nobody waits for our results
 
