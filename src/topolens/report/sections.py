@@ -155,6 +155,7 @@ def add_activation_topology_section(
         Wall time of the persistence computation, shown under the heading.
     """
     from ..viz import plot_barcode, plot_betti_curves, plot_diagram
+    from ..viz.diagrams import _bar_caps
 
     p = result.params
     intro = (
@@ -187,24 +188,28 @@ def add_activation_topology_section(
                    caption=f"Betti curves of {group}: mean and range over {len(dgs)} resample(s)."),
         ], min_width=420))
         # the barcode full width, so that every bar is drawn apart (click to enlarge)
-        cut = any(len(dgs[0][k]) > _BARCODE_BARS for k in range(dgs[0].max_dim + 1))
+        # (the caps plot_barcode uses: it may draw fewer than _BARCODE_BARS so that rows stay readable)
+        counts = [dgs[0].n_classes(k) for k in dgs[0].dims]
+        cut = any(c > cap for c, cap in zip(counts, _bar_caps(counts, _BARCODE_BARS, fit=True), strict=True))
         sec.add(Figure(plot_barcode(dgs[0], title=f"{group}: barcode", max_bars=_BARCODE_BARS),
                        wide=True, caption=f"Barcode of {group} (resample 0)" + (
-                           f": the {_BARCODE_BARS} longest bars of each dimension, the title says "
+                           ": only the longest bars of each dimension are drawn, the title says "
                            "how many shorter ones are left out." if cut else ": every bar is drawn.")))
     return sec
 
 
 def _diagram_sentence(dg: Any) -> str:
-    """'H0: 399 classes (1 never dies), longest finite 0.41; H1: 37 classes, longest 0.05'."""
+    """'H0: 399 classes (1 never dies), longest finite bar 0.41; H1: 37 classes (2 still alive
+    at the threshold), longest finite bar 0.05'."""
     parts = []
     for k in dg.dims:
-        fin, ess = dg.finite(k), len(dg.essential(k))
-        text = f"H{k}: {len(fin) + ess} class{'es' if len(fin) + ess != 1 else ''}"
-        if ess:
-            text += f" ({ess} never die{'s' if ess == 1 else ''})"
-        if len(fin):
-            text += f", longest finite bar {float((fin[:, 1] - fin[:, 0]).max()):.3g}"
+        n, ess, cen = dg.n_classes(k), len(dg.essential(k)), int(dg.censored[k].sum())
+        notes = ([f"{ess} never die{'s' if ess == 1 else ''}"] if ess else []) + (
+            [f"{cen} still alive at the threshold"] if cen else [])
+        text = f"H{k}: {n} class{'es' if n != 1 else ''}" + (f" ({', '.join(notes)})" if notes else "")
+        life = dg.lifetimes(k)
+        if life.size:
+            text += f", longest finite bar {float(life.max()):.3g}"
         parts.append(text)
     return "; ".join(parts) + "."
 
