@@ -31,3 +31,14 @@ def test_complex32_tensors_are_refused_as_complex() -> None:
         t = torch.zeros(3, 2, dtype=torch.complex32)
     with pytest.raises(InvalidInputError, match="complex"):
         Activations({"a": t})
+
+
+@pytest.mark.parametrize("check, name", [("check_points", "points"), ("check_distance_matrix", "distance matrix")])
+def test_ragged_input_is_named_once(check: str, name: str) -> None:
+    from topolens import _validation
+
+    with pytest.raises(InvalidInputError) as err:
+        getattr(_validation, check)([[0.0, 1.0], [1.0]])
+    msg = str(err.value)
+    assert msg.startswith(f"{name} could not be turned into an array")
+    assert msg.count("could not") == 1 and msg.count("pass a numpy array") == 1

@@ -9,8 +9,11 @@ import numpy as np
 from .exceptions import InvalidInputError, NonFiniteError, ShapeError
 
 
-def _to_numpy(x: Any) -> np.ndarray:
-    """Convert a numpy array, torch tensor or nested sequence to a numpy array (no copy when possible)."""
+def _to_numpy(x: Any, name: str | None = None) -> np.ndarray:
+    """Convert a numpy array, torch tensor or nested sequence to a numpy array (no copy when possible).
+
+    Ragged or unconvertible input raises :class:`InvalidInputError` (``name``: how the message
+    calls it; default: its type)."""
     if isinstance(x, np.ndarray):
         return x
     try:  # torch tensors without importing torch eagerly
@@ -33,8 +36,9 @@ def _to_numpy(x: Any) -> np.ndarray:
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        what = f"the {type(x).__name__}" if name is None else name
         raise InvalidInputError(
-            f"could not turn the {type(x).__name__} into an array ({exc}); pass a numpy array or "
+            f"{what} could not be turned into an array ({exc}); pass a numpy array or "
             "a nested list whose rows all have the same length."
         ) from None
 
@@ -206,7 +210,7 @@ def check_points(x: Any, *, name: str = "points", min_points: int = 1) -> np.nda
     NonFiniteError
         If a coordinate is NaN or infinite.
     """
-    arr = _as_array(x, name)
+    arr = _to_numpy(x, name)
     if arr.ndim != 2:
         raise ShapeError(
             f"{name} must be 2-D with shape (n_points, n_features), found shape {arr.shape}."
@@ -220,16 +224,6 @@ def check_points(x: Any, *, name: str = "points", min_points: int = 1) -> np.nda
     return arr
 
 
-def _as_array(x: Any, name: str) -> np.ndarray:
-    """:func:`_to_numpy`, with ragged or unconvertible input refused as an :class:`InvalidInputError`."""
-    try:
-        return _to_numpy(x)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(
-            f"{name} could not be read as a numeric array ({exc}). Pass a numpy array or tensor."
-        ) from exc
-
-
 def _check_real_dtype(arr: np.ndarray, name: str) -> None:
     """Refuse non-numeric and complex arrays (a cast would silently drop the imaginary part)."""
     if np.iscomplexobj(arr):
@@ -239,6 +233,20 @@ def _check_real_dtype(arr: np.ndarray, name: str) -> None:
         )
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
         raise InvalidInputError(f"{name} must be a real numeric array, found dtype {arr.dtype}.")
+
+
+def _square_matrix(d: Any, name: str = "distance matrix") -> np.ndarray:
+    """``d`` as a real square array, without a copy or a scan (the cheap first checks of
+    :func:`check_distance_matrix`, also used alone by helpers that read only part of ``d``)."""
+    arr = _to_numpy(d, name)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ShapeError(
+            f"{name} must be square with shape (n, n), found shape {arr.shape}. If the rows are "
+            "points with coordinates, pass metric='euclidean' (or compute a dissimilarity with "
+            "topolens.dissimilarity) instead of metric='precomputed'."
+        )
+    _check_real_dtype(arr, name)
+    return arr
 
 
 #: side of the square tiles in which distance matrices are scanned and symmetrised
@@ -285,9 +293,7 @@ def _scan_matrix(arr: np.ndarray) -> tuple[float, float, float]:
 
 def _count_below(arr: np.ndarray, t: float) -> int:
     """Entries ``< t``, counted in row blocks of about ``2^22`` entries."""
-    n = arr.shape[0]
-    step = max(1, (1 << 22) // max(1, n))
-    return sum(int((np.asarray(arr[i:i + step], dtype=np.float64) < t).sum()) for i in range(0, n, step))
+    return sum(int((np.asarray(arr[sl], dtype=np.float64) < t).sum()) for sl in _row_chunks(arr, 1 << 22))
 
 
 def _symmetrised_copy(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -361,14 +367,7 @@ def check_distance_matrix(
     MemoryBudgetError
         If the repaired copy does not fit in ``memory_limit``.
     """
-    arr = _as_array(d, name)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ShapeError(
-            f"{name} must be square with shape (n, n), found shape {arr.shape}. If the rows are "
-            "points with coordinates, pass metric='euclidean' (or compute a dissimilarity with "
-            "topolens.dissimilarity) instead of metric='precomputed'."
-        )
-    _check_real_dtype(arr, name)
+    arr = _square_matrix(d, name)
     n = arr.shape[0]
     if n < min_points:
         raise ShapeError(f"{name} is {n} x {n}; at least {min_points} point(s) are needed.")
@@ -378,7 +377,7 @@ def check_distance_matrix(
     lo, hi, asym = _scan_matrix(arr)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise NonFiniteError(
-            f"{name} contains {_nonfinite_report(np.asarray(arr))}. Dissimilarities must be finite; "
+            f"{name} contains {_nonfinite_report(arr)}. Dissimilarities must be finite; "
             "to leave out pairs use a finite threshold instead of infinite entries."
         )
     tol = atol * max(abs(lo), abs(hi), 1.0)

@@ -14,7 +14,7 @@ from topolens.exceptions import NonFiniteError
     [
         ({"dgms": [np.array([[0, 1 + 1j]])]}, InvalidInputError, "complex"),
         ({"dgms": [np.array([[True, True]])]}, InvalidInputError, "boolean"),
-        ({"dgms": [[[0, 1], [0]]]}, InvalidInputError, "rectangular"),
+        ({"dgms": [[[0, 1], [0]]]}, InvalidInputError, "rows all have the same length"),
         ({"dgms": [np.zeros((0, 3))]}, ShapeError, "shape"),
         ({"dgms": [np.zeros((1, 2, 2))]}, ShapeError, "shape"),
         ({"dgms": "abc"}, InvalidInputError, "sequence"),

@@ -31,13 +31,7 @@ def _array(x: Any, name: str, where: str) -> np.ndarray:
     """``x`` as a numpy array; ragged lists, strings, objects and complex values refused."""
     if isinstance(x, (str, bytes, Mapping)):
         raise InvalidInputError(f"{_prefix(where)}{name} must be an array, found a {type(x).__name__}.")
-    try:
-        arr = _to_numpy(x)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(
-            f"{_prefix(where)}{name} could not be read as a numeric array ({exc}); pass a "
-            "rectangular array."
-        ) from None
+    arr = _to_numpy(x, f"{_prefix(where)}{name}")
     if arr.dtype == object or arr.dtype.kind in "USVMm":
         raise InvalidInputError(f"{_prefix(where)}{name} must be numeric, found dtype {arr.dtype}.")
     if np.iscomplexobj(arr):

@@ -53,15 +53,15 @@ import numpy as np
 
 from .._deps import require
 from .._validation import (
-    _as_array,
-    _check_real_dtype,
+    _square_matrix,
+    _to_numpy,
     check_choice,
     check_distance_matrix,
     check_int,
     check_points,
 )
 from ..diagrams import PersistenceDiagrams
-from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
+from ..exceptions import InvalidInputError, NonFiniteError
 from .certify import h1_certificate, pilot_deaths
 from .h0 import h0_from_mst, minimum_spanning_tree
 from .memory import check_memory, estimate_certificate_memory, estimate_rips_memory
@@ -90,15 +90,6 @@ _CERT_CHECKED_PER_POINT = 64
 _CERT_CHECKED_MIN = 10_000
 
 
-def _square(d: Any, name: str = "distance matrix") -> np.ndarray:
-    """``d`` as a real square array, without a copy or a scan (cheap checks for public helpers)."""
-    arr = _as_array(d, name)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ShapeError(f"{name} must be square with shape (n, n), found shape {arr.shape}.")
-    _check_real_dtype(arr, name)
-    return arr
-
-
 def enclosing_radius(d: Any) -> float:
     """``min_i max_j d[i, j]``: above it the Rips complex is a cone (contractible).
 
@@ -111,7 +102,7 @@ def enclosing_radius(d: Any) -> float:
     NonFiniteError
         If a row holds NaN or inf (found through the row maxima, without a scan of its own).
     """
-    d = _square(d)
+    d = _square_matrix(d)
     if d.shape[0] < 2:
         return 0.0
     rows = d.max(axis=1)
@@ -139,7 +130,7 @@ def distance_quantiles(d: np.ndarray, qs: Any, *, max_exact: int = 20_000_000, s
     if qs.ndim != 1 or (~np.isfinite(qs) | (qs <= 0) | (qs > 1)).any():
         raise InvalidInputError(f"threshold quantiles must lie in (0, 1], found {qs.tolist()}.")
     max_exact = check_int(max_exact, "max_exact", minimum=1)
-    d = _square(d)
+    d = _square_matrix(d)
     n = d.shape[0]
     m = n * (n - 1) // 2
     if m == 0:
@@ -544,7 +535,7 @@ def _input_matrix(X: Any, metric: str, memory_limit: Any) -> np.ndarray:
     """
     shape = getattr(X, "shape", None)
     if shape is None:  # a nested sequence: numpy's copy is no larger than the lists themselves
-        X = _as_array(X, "X")
+        X = _to_numpy(X, "X")
         shape = X.shape
     if len(shape) == 2:
         n = int(shape[0])
