@@ -60,9 +60,11 @@ def bottleneck_distance(a: Any, b: Any) -> float:
     Notes
     -----
     Essential points are matched among themselves by sorted birth; finite points to finite
-    points or to the diagonal (see the module docstring for the algorithm). About 0.1-0.5 s
-    for 3,000 points per diagram after numba's one-off compilation; memory is linear in the
-    number of points plus the edges of one neighbour graph.
+    points or to the diagonal (see the module docstring for the algorithm). For 3,000 points
+    per diagram, after numba's one-off compilation: about 0.1-0.2 s for spread-out points,
+    about 2 s for H0 diagrams (every birth 0, ties everywhere; ``benchmarks/README.md``,
+    section 16). Memory is linear in the number of points plus the edges of one neighbour
+    graph.
 
     Examples
     --------
