@@ -395,8 +395,11 @@ def train_zoo(
     logger.info("zoo %s: %d models to train, %d already done", out, len(todo),
                 len(candidates) - len(todo))
     workers = min(len(todo), (os.cpu_count() or 1) if n_jobs == -1 else n_jobs)
+    from ..homology.memory import memory_budget
+
+    budget = memory_budget("auto")  # read once, not once per config (~0.1 ms each)
     for config in todo:  # refuse a model too large before training any
-        check_model_memory(config, copies=max(workers, 1))
+        check_model_memory(config, copies=max(workers, 1), limit=budget)
     if todo:
         root_s = None if root is None else str(root)
         load_zoo_data(grid.dataset, root_s, grid.n_test)  # fail early if the data is missing
