@@ -132,7 +132,7 @@ def _input_to_tensor(x: Any, index: int, device: torch.device, dtype: torch.dtyp
         )
     if x.ndim == 0:
         raise ShapeError(f"inputs of batch {index} are a 0-d tensor; expected shape (batch, ...).")
-    _check_real_data(x, f"inputs of batch {index} are", "Pass real data (e.g. load it onto the CPU).")
+    _check_real_data(x, f"inputs of batch {index}", "Pass real data (e.g. load it onto the CPU).")
     if dtype is not None and x.dtype != dtype and (x.is_floating_point() or x.dtype == torch.uint8):
         x = x.to(dtype)
     return x.to(device)
@@ -141,9 +141,9 @@ def _input_to_tensor(x: Any, index: int, device: torch.device, dtype: torch.dtyp
 def _check_real_data(t: torch.Tensor, what: str, fix: str) -> None:
     """Refuse complex tensors and tensors on the 'meta' device (shapes without values)."""
     if t.is_complex():
-        raise InvalidInputError(_complex_message(what.removesuffix(" are"), t.dtype))
+        raise InvalidInputError(_complex_message(what, t.dtype))
     if t.device.type == "meta":
-        raise InvalidInputError(f"{what} on the 'meta' device, which holds shapes but no values. {fix}")
+        raise InvalidInputError(f"{what} are on the 'meta' device, which holds shapes but no values. {fix}")
 
 
 def _complex_message(what: str, dtype: Any) -> str:
@@ -362,7 +362,7 @@ def _apply_transform(transform: Callable[[torch.Tensor], Any] | None, x: torch.T
             f"transform turned batch {index} of shape {tuple(x.shape)} into shape "
             f"{tuple(out.shape)}; it must keep the batch axis first with {x.shape[0]} input(s)."
         )
-    _check_real_data(out, f"the transform's outputs for batch {index} are",
+    _check_real_data(out, f"the transform's outputs for batch {index}",
                      "The transform must return real data (compute on the tensor it receives).")
     if dtype is not None and out.is_floating_point() and out.dtype != dtype:
         out = out.to(dtype)
