@@ -193,13 +193,16 @@ def _plan_jobs(groups: dict[str, dict[str, Any]], n_jobs: int | None, n_inputs: 
 
 
 def _sampled_matrix(name: str, parts: dict[str, Any], rows: np.ndarray, memory_limit: Any) -> np.ndarray:
-    """The sampled rows of every layer of a group, validated in their own dtype, as float32."""
+    """The sampled rows of every layer of a group, validated in their own dtype, as float32.
+
+    One estimate covers every copy (the sampled rows in their dtype, their float32 cast and the
+    stacked matrix), so the per-layer checks make no second one."""
     width = sum(int(np.shape(a)[1]) for a in parts.values())
     itemsize = max(getattr(getattr(a, "dtype", None), "itemsize", 8) for a in parts.values())
     check_memory(int(rows.size) * width * (itemsize + 8), memory_limit,
                  what=f"the {rows.size} sampled inputs x {width} neurons of {name!r}",
                  hint="Sample fewer inputs (n_inputs) or use fewer layers per group")
-    blocks = [check_activations(a[rows], memory_limit=memory_limit, name=f"activations of {name!r}"
+    blocks = [check_activations(a[rows], memory_limit=None, name=f"activations of {name!r}"
                                 + (f" (layer {k!r})" if len(parts) > 1 else ""))
               for k, a in parts.items()]
     return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
