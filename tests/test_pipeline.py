@@ -159,3 +159,16 @@ def test_near_chance_hint_names_missing_weights():
     acc = {"accuracy": 0.1, "n_correct": 10, "n_inputs": 100, "n_classes": 10, "chance": 0.1}
     (w,) = accuracy_warnings(acc)
     assert "initial, random weights" in w
+
+
+def test_mapper_takes_the_activations_predictions_only_with_their_labels():
+    """Labels given in another coding (names) do not get the activations' integer predictions
+    (they were refused as 'predictions hold classes that no label has', never passed)."""
+    from topolens import Activations
+    from topolens.pipeline import mapper_analysis
+
+    a = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
+    acts = Activations({"fc": a}, labels=np.arange(60) % 3, predictions=(np.arange(60) + 1) % 3)
+    assert mapper_analysis(acts, labels=np.array(["a", "b", "c"] * 20), progress=False).predictions is None
+    own = mapper_analysis(acts, progress=False)
+    np.testing.assert_array_equal(own.predictions, acts.predictions)

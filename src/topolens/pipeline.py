@@ -234,7 +234,7 @@ def analyze_activations(
     logger.info("activation persistence done in %.1f s", info["persistence seconds"])
     report_path = None
     if out is not None:
-        facts = _Provenance(provenance, info, acc, _accuracy_text(acc, activations.labels, predictions),
+        facts = _Provenance(provenance, info, _accuracy_text(acc, activations.labels, predictions),
                             expected_accuracy, warnings)
         report_path = _write_report(activations, result, Path(out), title, facts, extra_sections,
                                     pre_sections)
@@ -247,7 +247,6 @@ class _Provenance:
 
     given: dict[str, Any]
     info: dict[str, Any]
-    accuracy: dict[str, Any] | None
     accuracy_text: str
     expected: float | None
     warnings: list[str]
@@ -343,10 +342,9 @@ def record_for_analysis(model: Any, data: Any, *, layers: Any = None, reduce: st
     The arguments go to :func:`topolens.record_activations`; ``transform`` is a callable applied
     to each input batch before the model (e.g. the training normalisation).
     """
-    extra = {} if transform is None else {"transform": transform}
     t0 = time.perf_counter()
     acts = record_activations(model, data, layers, batch_size=batch_size, reduce=reduce,
-                              max_inputs=max_inputs, store=store, progress=progress, **extra)
+                              max_inputs=max_inputs, store=store, progress=progress, transform=transform)
     info = {"model class": type(model).__name__, "inputs recorded": acts.n_inputs,
             "input transform": ("none" if transform is None
                                 else getattr(transform, "__name__", None) or repr(transform)),
@@ -429,8 +427,8 @@ def mapper_analysis(
         The inputs are the points. Every layer must hold the same inputs.
     labels, predictions : array-like (n_inputs,), optional
         Classes of the inputs, and the model's predictions coded the same way: class codes
-        0..C-1 (named by ``class_names``) or any values such as strings (defaults:
-        ``activations.labels`` and ``activations.predictions`` when present). See
+        0..C-1 (named by ``class_names``) or any values such as strings (default: both from
+        ``activations``, when present; given ``labels``, no default predictions). See
         :func:`topolens.mapper.stats.encode_labels`. With predictions, each node's
         misclassified share is computed and shown.
     images : array-like, optional
@@ -455,10 +453,10 @@ def mapper_analysis(
             "array, e.g. from topolens.record_activations."
         )
     t0 = time.perf_counter()
-    if labels is None:
+    if labels is None:  # the activations' own predictions are coded like their labels, not like others
         labels = getattr(activations, "labels", None)
-    if predictions is None and labels is not None:
-        predictions = getattr(activations, "predictions", None)
+        if predictions is None:
+            predictions = getattr(activations, "predictions", None)
     if labels is not None:  # code labels and predictions once, for the statistics and the explorer
         from .mapper.stats import encode_labels
 
