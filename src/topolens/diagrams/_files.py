@@ -23,6 +23,7 @@ import numpy as np
 
 from .._io import atomic_path
 from ..exceptions import InvalidInputError, MemoryBudgetError
+from ._convert import MAX_DIM
 from ._fields import check_censored, check_dgms, check_metadata, check_pairs, json_default
 
 __all__ = ["FORMAT", "Fields", "from_dict", "read_npz", "to_dict", "write_npz"]
@@ -117,8 +118,8 @@ def _header(zf: zipfile.ZipFile, path: Path, budget: int | None) -> dict[str, An
         raise InvalidInputError(f"{path}: format version {header.get('version')!r} is not supported "
                                 f"(this topolens reads version {_VERSION}); upgrade topolens.")
     max_dim = header.get("max_dim")
-    if isinstance(max_dim, bool) or not isinstance(max_dim, int) or not 0 <= max_dim < 1000:
-        raise InvalidInputError(f"{path}: header field 'max_dim' must be an integer in [0, 1000), "
+    if isinstance(max_dim, bool) or not isinstance(max_dim, int) or not 0 <= max_dim <= MAX_DIM:
+        raise InvalidInputError(f"{path}: header field 'max_dim' must be an integer in [0, {MAX_DIM}], "
                                 f"found {max_dim!r}. {_HINT}")
     if not isinstance(header.get("has_pairs"), bool):
         raise InvalidInputError(f"{path}: header field 'has_pairs' must be true or false, found "
