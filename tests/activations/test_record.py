@@ -36,6 +36,8 @@ def test_memory_estimated_before_allocating_points_to_store(tmp_path) -> None:
     gen = (xs[i : i + 10] for i in range(0, 100, 10))
     with pytest.raises(MemoryBudgetError, match="unknown"):
         record_activations(model, gen, memory_limit=need)
+    half = (xs[i : i + 10] for i in range(0, 50, 10))  # 50 inputs counted twice: exactly the budget
+    assert record_activations(model, half, memory_limit=need).n_inputs == 50
     # max_inputs bounds the estimate; the store needs no memory budget
     assert record_activations(model, xs, max_inputs=50, memory_limit=need // 2 + 1).n_inputs == 50
     assert record_activations(model, xs, store=tmp_path / "s", memory_limit=1).n_inputs == 100

@@ -84,7 +84,7 @@ class _MemorySink:
         if buf is not None:
             buf[i : i + b] = arr
         else:
-            n_after = max(self.fill.values()) + b
+            n_after = i + b  # not max(fill): the layers appended before already hold this batch
             # the chunks plus their concatenation at the end: twice the final size at the peak
             self._check(2 * n_after, f"the activations of {n_after} or more inputs (an unknown "
                                      "number; concatenated at the end, so counted twice) in memory")
