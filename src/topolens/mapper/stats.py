@@ -125,11 +125,11 @@ def encode_labels(labels: Any, n: int, *, predictions: Any = None, class_names: 
     if pred is not None and pred.shape != (n,):
         raise ShapeError(f"predictions must have shape ({n},); got {pred.shape}.")
     for what, arr in (("labels", lab), ("predictions", pred)):
-        if arr is not None and np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
-            bad = int((~np.isfinite(arr)).sum())
+        bad = ~np.isfinite(arr) if arr is not None and np.issubdtype(arr.dtype, np.inexact) else None
+        if bad is not None and bad.any():
             raise InvalidInputError(
-                f"{what} hold {bad} NaN or infinite value(s) (first at index "
-                f"{int(np.flatnonzero(~np.isfinite(arr))[0])}); every point needs a class. Drop "
+                f"{what} hold {int(bad.sum())} NaN or infinite value(s) (first at index "
+                f"{int(np.flatnonzero(bad)[0])}); every point needs a class. Drop "
                 f"those points, or code a missing {what[:-1]} as a class of its own (e.g. -1)."
             )
     if _whole(lab):
