@@ -149,7 +149,7 @@ def check_activations(
     MemoryBudgetError
         If converting it to ``dtype`` would need more memory than ``memory_limit``.
     """
-    arr = _to_numpy(a)
+    arr = _to_numpy(a, name)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise InvalidInputError(
             f"{name} must be a numeric array, found dtype {arr.dtype}. "
