@@ -34,6 +34,8 @@ __all__ = [
     "model_provenance",
     "parse_model_kwargs",
     "parse_normalize",
+    "protected_inputs",
+    "refuse_recording_options",
 ]
 
 DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "digits")
@@ -418,6 +420,21 @@ def build_transform(normalize: Sequence[str] | None, transform: str | None
         return second(first(x))
 
     return composed, " then ".join(desc)
+
+
+def refuse_recording_options(args: Any, done: str) -> None:
+    """``--activations`` are used as saved: refuse the options that apply only when recording."""
+    if args.model or args.normalize or args.transform:
+        raise InvalidInputError(f"--activations are {done} as saved: --model, --normalize and "
+                                "--transform apply only when recording (--model with --data).")
+
+
+def protected_inputs(args: Any) -> list[Any]:
+    """The input files of a command, which an output folder must never delete."""
+    data = getattr(args, "data", None)
+    return [getattr(args, "activations", None), getattr(args, "labels", None),
+            getattr(args, "images", None), getattr(args, "weights", None),
+            data if data and Path(data).suffix else None]
 
 
 def model_provenance(args: Any, transform_desc: str | None) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from ._loaders import (
     load_model,
     model_provenance,
     parse_model_kwargs,
+    protected_inputs,
+    refuse_recording_options,
 )
 from ._output import OutputFolder, check_output_file
 
@@ -115,9 +117,7 @@ def _analyze_saved(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
     if args.graphs:
         raise InvalidInputError("--graphs needs the model itself (--model with --data), not --activations: "
                                 "neural persistence and induced graphs are computed from its weights.")
-    if args.model or args.normalize or args.transform:
-        raise InvalidInputError("--activations are analysed as saved: --model, --normalize and "
-                                "--transform apply only when recording (--model with --data).")
+    refuse_recording_options(args, "analysed")
     saved = Activations.load(args.activations)
     predictions = getattr(saved, "predictions", None)
     acts = _select_layers(saved, args.layers)
@@ -153,8 +153,7 @@ def _analyze_model(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     kw = _persistence_kwargs(args)
-    protect = [args.activations, args.weights, args.data if Path(args.data).suffix else None]
-    with OutputFolder(args.out, command="analyze", protect=protect):
+    with OutputFolder(args.out, command="analyze", protect=protected_inputs(args)):
         res = _analyze_saved(args, kw) if args.activations else _analyze_model(args, kw)
     print(f"report written to {res.report_path.resolve()}")
     return 0

@@ -26,6 +26,8 @@ from ._loaders import (
     load_model,
     model_provenance,
     parse_model_kwargs,
+    protected_inputs,
+    refuse_recording_options,
 )
 from ._output import OutputFolder
 
@@ -96,9 +98,7 @@ def _saved_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, 
     """(layers, labels, predictions, images) of ``--activations FILE.npy|DIR``."""
     from ..exceptions import InvalidInputError
 
-    if args.model or args.normalize or args.transform:
-        raise InvalidInputError("--activations are mapped as saved: --model, --normalize and "
-                                "--transform apply only when recording (--model with --data).")
+    refuse_recording_options(args, "mapped")
     path = Path(args.activations)
     predictions = None
     if path.is_dir():
@@ -125,21 +125,20 @@ def _saved_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, 
     return layers, labels, predictions, images
 
 
-def _load_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, Any]:
-    """(layers, labels, predictions, images) from the command-line arguments."""
+def _load_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
+    """(layers, labels, predictions, images, provenance) from the command-line arguments."""
     import numpy as np
 
     from ..exceptions import InvalidInputError
 
     if args.activations:
-        args.provenance = {"activations": str(Path(args.activations).resolve())}
-        return _saved_sources(args)
+        return (*_saved_sources(args), {"activations": str(Path(args.activations).resolve())})
     if not args.model:
         raise InvalidInputError("give --activations FILE.npy|DIR, or --model module:name with --data.")
     from ..activations import list_layers, record_activations
 
     transform, desc = build_transform(args.normalize, args.transform)
-    args.provenance = model_provenance(args, desc)
+    provenance = model_provenance(args, desc)
     model = load_model(args.model, args.weights, parse_model_kwargs(args.model_kwargs))
     x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
     names = [n for n, _ in list_layers(model)]
@@ -150,23 +149,21 @@ def _load_sources(args: argparse.Namespace) -> tuple[dict[str, Any], Any, Any, A
     predictions = acts.predictions if y is not None else None
     images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
     labels = None if y is None else np.asarray(y)
-    return layers, labels, predictions, images
+    return layers, labels, predictions, images, provenance
 
 
 def cmd_mapper(args: argparse.Namespace) -> int:
     from ..exceptions import InvalidInputError
 
     out = Path(args.out)
-    protect = [args.activations, args.labels, args.images, args.weights,
-               args.data if Path(args.data).suffix else None]
-    with OutputFolder(out, command="mapper", protect=protect):
-        layers, labels, predictions, images = _load_sources(args)
+    with OutputFolder(out, command="mapper", protect=protected_inputs(args)):
+        layers, labels, predictions, images, provenance = _load_sources(args)
         if not layers:
             raise InvalidInputError("no activations to map; check --layers.")
         if args.sweep:
             _sweep(args, layers, out)
             return 0
-        run = _map(args, layers, labels, predictions, images, out)
+        run = _map(args, layers, labels, predictions, images, out, provenance)
     for name, g in run.graphs.items():
         s = g.summary()
         print(f"{name}: {s['n_nodes']} nodes, {s['n_edges']} edges, {s['b0']} components, "
@@ -192,7 +189,7 @@ def _sweep(args: argparse.Namespace, layers: dict[str, Any], out: Path) -> None:
 
 
 def _map(args: argparse.Namespace, layers: dict[str, Any], labels: Any, predictions: Any,
-         images: Any, out: Path) -> Any:
+         images: Any, out: Path, provenance: dict[str, Any]) -> Any:
     """The Mapper graphs, their files and the explorer."""
     from ..pipeline import mapper_analysis
 
@@ -202,4 +199,4 @@ def _map(args: argparse.Namespace, layers: dict[str, Any], labels: Any, predicti
         n_intervals=_single(args.intervals, "--intervals"), overlap=_single(args.overlap, "--overlap"),
         eps=_single(args.eps, "--eps"), eps_quantile=_single(args.eps_quantile, "--eps-quantile"),
         min_samples=args.min_samples, noise=args.noise, seed=args.seed, progress=not args.quiet,
-        title=f"Mapper of {', '.join(layers)}", provenance=getattr(args, "provenance", None))
+        title=f"Mapper of {', '.join(layers)}", provenance=provenance)
