@@ -139,3 +139,10 @@ def test_allclose_matches_points_that_sort_differently():
     assert a.allclose(b)
     c = PersistenceDiagrams([[[0, 1.0]], [[0.1, 0.5], [0.1, 0.4]]])
     assert not a.allclose(c)
+
+
+def test_describe_counts_essential_and_censored_classes() -> None:
+    dg = PersistenceDiagrams([[[0, 0.3], [0, np.inf], [0, np.inf]], [[0.2, np.inf]]],
+                             censored=[[False, False, True], [True]])
+    assert dg.describe() == ("H0: 3 classes (1 never dies, 1 still alive at the threshold), "
+                            "longest finite bar 0.3; H1: 1 class (1 still alive at the threshold).")

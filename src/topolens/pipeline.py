@@ -604,11 +604,7 @@ def run_demo(
     t0 = time.perf_counter()
     acts = record_activations(model, (x_tr[rows], y_tr[rows]), layers, batch_size=500, progress=False)
     recording = time.perf_counter() - t0
-    # fc2 is the output layer: its argmax is the prediction (when record_activations does not
-    # keep the predictions itself)
-    predictions = getattr(acts, "predictions", None)
-    if predictions is None:
-        predictions = np.asarray(acts["fc2"]).argmax(axis=1)
+    predictions = acts.predictions  # SmallCNN's output is (N, 10) logits: always recorded
     train_acc = float(hist.train_accuracy[-1])
     per_resample = max(2, int(0.8 * len(rows))) if n_resamples > 1 else None
     info = {

@@ -33,17 +33,6 @@ def test_each_group_is_described_in_words_not_a_repr() -> None:
     n0 = len(res[res.groups[0]][0][0])
     assert f"H0: {n0} classes (1 never dies), longest finite bar" in html
 
-
-def test_group_sentence_counts_censored_classes() -> None:
-    from topolens import PersistenceDiagrams
-    from topolens.report.sections import _diagram_sentence
-
-    dg = PersistenceDiagrams([[[0, 0.3], [0, np.inf], [0, np.inf]], [[0.2, np.inf]]],
-                             censored=[[False, False, True], [True]])
-    assert _diagram_sentence(dg) == ("H0: 3 classes (1 never dies, 1 still alive at the threshold), "
-                                     "longest finite bar 0.3; H1: 1 class (1 still alive at the threshold).")
-
-
 def test_barcode_caption_follows_the_plot_caps() -> None:
     """100, 100 and 60 bars do not fit the tallest figure at readable rows: plot_barcode draws
     fewer than 100 of H0 and H1 although neither has more, so the caption must say bars are

@@ -241,10 +241,7 @@ def cmd_persistence(args: argparse.Namespace) -> int:
         kw["threshold"] = args.threshold
     dg = rips_persistence(d, args.max_dim, backend=args.backend, **kw,
                           metadata={"source": str(args.input), "dissimilarity": args.metric if args.points != "distance" else "precomputed"})
-    print(repr(dg))
-    for k in dg.dims:
-        life = dg.lifetimes(k)
-        print(f"H{k}: {len(dg[k])} classes, longest finite bar {life.max(initial=0):.4g}")
+    print(dg.describe())
     if target is not None:
         try:
             print(f"diagrams written to {dg.save(target)}")

@@ -180,7 +180,7 @@ def add_activation_topology_section(
         dgs = result[group]
         desc = (layer_info or {}).get(group)
         sec.add(Text(f"{group}" + (f": {desc}" if desc else "") + f" — first resample: "
-                     f"{_diagram_sentence(dgs[0])}"))
+                     f"{dgs[0].describe()}"))
         sec.add(Grid([
             Figure(plot_diagram(dgs[0], title=f"{group}: persistence diagram"),
                    caption=f"Persistence diagram of {group} (resample 0)."),
@@ -196,22 +196,6 @@ def add_activation_topology_section(
                            ": only the longest bars of each dimension are drawn, the title says "
                            "how many shorter ones are left out." if cut else ": every bar is drawn.")))
     return sec
-
-
-def _diagram_sentence(dg: Any) -> str:
-    """'H0: 399 classes (1 never dies), longest finite bar 0.41; H1: 37 classes (2 still alive
-    at the threshold), longest finite bar 0.05'."""
-    parts = []
-    for k in dg.dims:
-        n, ess, cen = dg.n_classes(k), len(dg.essential(k)), int(dg.censored[k].sum())
-        notes = ([f"{ess} never die{'s' if ess == 1 else ''}"] if ess else []) + (
-            [f"{cen} still alive at the threshold"] if cen else [])
-        text = f"H{k}: {n} class{'es' if n != 1 else ''}" + (f" ({', '.join(notes)})" if notes else "")
-        life = dg.lifetimes(k)
-        if life.size:
-            text += f", longest finite bar {float(life.max()):.3g}"
-        parts.append(text)
-    return "; ".join(parts) + "."
 
 
 def add_gap_prediction_section(report: Report, result: Any, table: Any, *,
