@@ -142,18 +142,20 @@ def circle_filters(n: int, size: int = 3, *, normalize: Normalize = None, return
 
 def three_circle_filters(n_primary: int, n_secondary: int, size: int = 3, *, normalize: Normalize = None,
                          return_angles: bool = False) -> Any:
-    """The three-circle model: ``n_primary`` primary-circle filters, then ``n_secondary`` filters of
-    each secondary circle (``theta1 = 0``, then ``theta1 = pi / 2``, at
-    ``theta2 = 2 pi (l + 1/2) / n_secondary``, half a step off the primary circle so that no
-    filter is repeated).
+    """The three-circle model: ``n_primary`` primary-circle filters, then the filters of each secondary
+    circle (``theta1 = 0``, then ``theta1 = pi / 2``) at ``theta2 = 2 pi l / n_secondary``.
 
-    Returns ``(n_primary + 2 n_secondary, size * size)`` filters, and ``(theta1, theta2)`` with
-    ``return_angles=True``.
+    Where a secondary circle meets the primary one (``theta2 = pi / 2`` or ``3 pi / 2``, when
+    ``n_secondary`` is a multiple of 4) the point is left out of the secondary part, so no filter is
+    repeated: each secondary circle contributes ``n_secondary`` filters, or ``n_secondary - 2``.
+
+    Returns ``(n, size * size)`` filters, and ``(theta1, theta2)`` with ``return_angles=True``.
     """
     n_p = check_int(n_primary, "n_primary", minimum=1)
     n_s = check_int(n_secondary, "n_secondary", minimum=1)
-    sec = _TWO_PI * (np.arange(n_s) + 0.5) / n_s
-    t1 = np.r_[_TWO_PI * np.arange(n_p) / n_p, np.zeros(n_s), np.full(n_s, np.pi / 2)]
+    sec = _TWO_PI * np.arange(n_s) / n_s
+    sec = sec[np.abs(np.cos(sec)) > 1e-9]
+    t1 = np.r_[_TWO_PI * np.arange(n_p) / n_p, np.zeros(len(sec)), np.full(len(sec), np.pi / 2)]
     t2 = np.r_[np.full(n_p, np.pi / 2), sec, sec]
     out = klein_filter(t1, t2, size, normalize=normalize)
     return (out, (t1, t2)) if return_angles else out
