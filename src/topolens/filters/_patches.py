@@ -91,17 +91,22 @@ def _channels_last(arr: np.ndarray, label: str) -> np.ndarray:
     )
 
 
-def _check_block(arr: np.ndarray, label: str, size: int) -> None:
-    """Refuse empty, complex, non-numeric and too-small blocks (before any conversion)."""
+def _check_block(given: np.ndarray, arr: np.ndarray, label: str, size: int) -> None:
+    """Refuse empty, complex, non-numeric and too-small blocks (before any conversion); ``given``
+    is the block as passed, ``arr`` its ``(m, h, w, c)`` view."""
     if arr.size == 0:
-        raise ShapeError(f"{label} is empty (shape {arr.shape}); pass at least one non-empty image.")
+        raise ShapeError(f"{label} is empty (shape {given.shape}); pass at least one non-empty image.")
     if arr.dtype != bool:
         _check_real_dtype(arr, label)
     h, w = arr.shape[1:3]
     if h < size or w < size:
+        read_as = ""
+        if given.ndim == 3 and given.shape[-1] in _CHANNELS:
+            read_as = (f" (read as one {h}x{w} image with {given.shape[-1]} channels, since its last axis "
+                       f"has length {given.shape[-1]}: pass a stack of grey images as (n, h, w, 1))")
         raise ShapeError(
-            f"{label} holds images of {h}x{w} pixels (shape {arr.shape}), smaller than the "
-            f"{size}x{size} patch; pass a smaller size or drop the small images."
+            f"{label} of shape {given.shape} holds images of {h}x{w} pixels{read_as}, smaller than "
+            f"the {size}x{size} patch; pass a smaller size or drop the small images."
         )
 
 
@@ -225,9 +230,11 @@ def image_patches(images: Any, size: int = 3, n_per_image: int | None = None, *,
     if not isinstance(log, (bool, np.bool_)):
         raise InvalidInputError(f"log must be True or False, found {log!r}.")
     seed = check_int(seed, "seed", minimum=0, allow_none=True)
-    blocks = [(label, _channels_last(arr, label)) for label, arr in _blocks(images)]
-    for label, arr in blocks:
-        _check_block(arr, label, size)
+    blocks = []
+    for label, given in _blocks(images):
+        arr = _channels_last(given, label)
+        _check_block(given, arr, label, size)
+        blocks.append((label, arr))
     takes, total, chunk_pixels = _plan(blocks, size, n_per_image)
     estimate = total * size * size * 8 + 5 * chunk_pixels * 8
     hint = ("pass n_per_image=<k> to sample k patch positions per image, fewer or smaller images, or a "
