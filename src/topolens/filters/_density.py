@@ -33,6 +33,8 @@ _CHUNK_ENTRIES = 1 << 21
 #: up to this many features a k-d tree is faster than brute force (measured: 50,000 Gaussian points,
 #: k = 15: 0.5 s vs 5.6 s in 3-D, 1.6 s vs 4.9 s in 5-D, even in 7-D, 16 s vs 4.5 s in 9-D)
 _TREE_MAX_FEATURES = 6
+#: MiB of distance blocks scikit-learn's brute-force search may hold at once (its default is 1 GiB)
+_WORKING_MIB = 64
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def _knn_distances(x: np.ndarray, k: int, metric: str = "euclidean", *, progress
     uses the expanded ``|a|^2 - 2ab + |b|^2`` formula, whose rounding would make duplicates ~1e-8
     apart).
     """
+    from sklearn import config_context
     from sklearn.neighbors import NearestNeighbors
     from tqdm.auto import tqdm
 
@@ -97,7 +100,8 @@ def _knn_distances(x: np.ndarray, k: int, metric: str = "euclidean", *, progress
     out = np.empty(n)
     for start in tqdm(range(0, n, step), desc=f"{k}-NN distances", disable=not progress, leave=False):
         stop = min(n, start + step)
-        idx = nn.kneighbors(x[start:stop], n_neighbors=k + 1, return_distance=False)[:, k]
+        with config_context(working_memory=_WORKING_MIB):  # brute force's distance blocks
+            idx = nn.kneighbors(x[start:stop], n_neighbors=k + 1, return_distance=False)[:, k]
         out[start:stop] = _pair_distance(x[start:stop], x[idx], metric)
     return out
 
@@ -158,7 +162,8 @@ def density_filter(x: Any, k: int = 15, p: float = 0.3, *, metric: Literal["eucl
     p = _fraction(p, "p")
     metric = check_choice(metric, "metric", METRICS)
     step = max(1, _CHUNK_ENTRIES // (k + 1))
-    estimate = 2 * n * dim * 8 + 3 * n * 8 + min(n, step) * ((k + 1) * 24 + 2 * dim * 8)
+    estimate = (2 * n * dim * 8 + 3 * n * 8 + min(n, step) * ((k + 1) * 24 + 2 * dim * 8)
+                + _WORKING_MIB * 2**20)
     check_memory(estimate, memory_limit, what=f"the {k}-NN distances of {n:,} points in {dim} dimensions",
                  hint="sample fewer points (a random subset or maxmin_landmarks) or use fewer features")
     delta = _knn_distances(x, k, metric, progress=progress)
