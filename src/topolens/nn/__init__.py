@@ -29,16 +29,21 @@ from .perslay import (
     RationalHatPhi,
     StructureElementLayer,
 )
+from .priors import CircleConv2d, CircleLocalConv2d, KleinConv2d, KleinLocalConv2d
 from .togl import TOGL, TOGLClassifier
 
 __all__ = [
     "TOGL",
+    "CircleConv2d",
+    "CircleLocalConv2d",
     "GCNClassifier",
     "GCNConv",
     "GaussianMixtureWeight",
     "GaussianPhi",
     "GridWeight",
     "ImagePhi",
+    "KleinConv2d",
+    "KleinLocalConv2d",
     "LandscapePhi",
     "LinePhi",
     "PersLay",

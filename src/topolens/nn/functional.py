@@ -40,15 +40,21 @@ from ._perslay import (
     rational_hat_phi,
     structure_elements,
 )
+from ._priors import circle_kernels, circle_mask, klein_grid, klein_kernels, klein_mask
 
 __all__ = [
     "VertexPersistence",
+    "circle_kernels",
+    "circle_mask",
     "cubical_diagrams",
     "gaussian_mixture_weight",
     "gaussian_phi",
     "graph_diagrams",
     "grid_weight",
     "image_phi",
+    "klein_grid",
+    "klein_kernels",
+    "klein_mask",
     "landscape_phi",
     "line_phi",
     "pad_diagrams",
