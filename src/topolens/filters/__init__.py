@@ -4,6 +4,8 @@ The points are patches or filters, as the rows of an ``(n, size * size)`` array 
 at index ``i * size + j``, row 0 at the top).
 
 * :mod:`._basis`: the contrast norm (:func:`dnorm`), the DCT basis and coordinates on the sphere;
+* :mod:`._patches`: patches of images (:func:`image_patches`, :func:`high_contrast`);
+* :mod:`._density`: the density filtration X(k, p) and max-min landmarks;
 * :mod:`._klein`: the primary circle, the three-circle model and the Klein bottle in closed form,
   and :func:`klein_coordinates` (where a filter sits on the bottle).
 
@@ -22,6 +24,7 @@ from ._basis import (
     normalize_filters,
     to_dct,
 )
+from ._density import METRICS, DensityFiltered, density_filter, maxmin_landmarks
 from ._klein import (
     KleinCoordinates,
     circle_filters,
@@ -31,19 +34,28 @@ from ._klein import (
     klein_filters,
     three_circle_filters,
 )
+from ._patches import LOG_EPS, LUMINANCE_WEIGHTS, high_contrast, image_patches
 
 __all__ = [
+    "LOG_EPS",
+    "LUMINANCE_WEIGHTS",
+    "METRICS",
     "NORMALIZATIONS",
+    "DensityFiltered",
     "KleinCoordinates",
     "check_square_size",
     "circle_filters",
     "dct_basis",
+    "density_filter",
     "dnorm",
     "grid_laplacian",
+    "high_contrast",
+    "image_patches",
     "klein_canonical",
     "klein_coordinates",
     "klein_filter",
     "klein_filters",
+    "maxmin_landmarks",
     "normalize_filters",
     "three_circle_filters",
     "to_dct",
