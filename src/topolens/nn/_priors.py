@@ -290,7 +290,7 @@ def _refuse_isolated(dist: np.ndarray, tau: float, what: str) -> np.ndarray:
         raise InvalidInputError(
             f"with tau={tau:.4g}, {int(cut.sum())} of {len(dist)} output channels (e.g. {first}) have no "
             f"input channel within tau ({what}), so they would only output their bias. Output channel "
-            f"{worst}'s nearest input is at distance {nearest[worst]:.4g}: tau >= {need:.4g} connects every "
+            f"{worst}'s nearest input is at distance {nearest[worst]:.4g}: tau >= {need:g} connects every "
             "output channel; or give input angles that cover the manifold more densely."
         )
     return mask
