@@ -366,6 +366,9 @@ def test_forward_refuses_what_conv2d_would_crash_on():
         layer(torch.zeros(1, 3, 8, 8, dtype=torch.float64))
     with pytest.raises(ShapeError, match="kernel reach"):
         layer(torch.zeros(1, 3, 2, 2))
+    with pytest.raises(ShapeError, match="kernel reach"):
+        KleinLocalConv2d(8, 8, padding="valid", dilation=2)(torch.zeros(1, 8, 4, 4))
+    assert KleinConv2d(3, 8, padding="same")(torch.zeros(1, 3, 2, 2)).shape == (1, 8, 2, 2)
     assert layer(torch.zeros(3, 8, 8)).shape == (8, 6, 6)  # unbatched, as nn.Conv2d
     u8 = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
     assert torch.isfinite(layer(u8.float() / 255)).all()
@@ -415,6 +418,8 @@ def test_extract_filters_recovers_the_prior():
     assert np.allclose(fs.points, ref[fs.out_channel], atol=1e-6)
     from topolens.filters._klein import klein_coordinates
 
+    from_state = extract.extract_filters(model.state_dict(), layer="0", normalize="unit")
+    assert np.allclose(from_state.points, fs.points)
     kc = klein_coordinates(fs.points[fs.in_channel == 0], normalize="unit")
     assert np.all(kc.residual < 1e-3)
     assert np.allclose(np.cos(2 * kc.theta1), np.cos(2 * prior.theta1.numpy()), atol=1e-3)

@@ -98,14 +98,15 @@ def _check_input(layer: nn.Conv2d, x: Any, weight: torch.Tensor) -> None:
     if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
         raise InvalidInputError(f"the input is {x.dtype} but {name}'s weights are {weight.dtype}; cast one of "
                                 f"them (x.to({weight.dtype}) or layer.to({x.dtype})).")
-    if isinstance(layer.padding, tuple):
+    if layer.padding != "same":
+        pad = (0, 0) if layer.padding == "valid" else layer.padding
         k = layer.kernel_size[0]
         for axis, size in enumerate(x.shape[-2:]):
             reach = layer.dilation[axis] * (k - 1) + 1
-            if size + 2 * layer.padding[axis] < reach:
+            if size + 2 * pad[axis] < reach:
                 raise ShapeError(f"the input is {tuple(x.shape[-2:])} pixels, smaller than {name}'s kernel reach "
                                  f"{reach} (kernel {k}, dilation {layer.dilation[axis]}, padding "
-                                 f"{layer.padding[axis]}); pad the input or use padding='same'.")
+                                 f"{pad[axis]}); pad the input or use padding='same'.")
 
 
 def _reset_bias(bias: torch.Tensor | None, fan_in: torch.Tensor | float) -> None:
