@@ -16,6 +16,8 @@ plot_betti_curves
     Betti numbers against the filtration value, with a band over bootstrap resamples.
 plot_gap_scatter, plot_feature_correlations
     Predicted against true generalization gap; feature-gap rank correlations.
+plot_filter_grid, plot_klein_scatter, filter_thumbnails
+    Convolution filters as thumbnails, placed on the Klein bottle, or as explorer images.
 figure_to_png_bytes, figure_to_data_uri
     Render a figure to PNG bytes or a ``data:image/png;base64,...`` URI and close it.
 
@@ -33,16 +35,20 @@ from .diagrams import (
     plot_betti_curves,
     plot_diagram,
 )
+from .filters import filter_thumbnails, plot_filter_grid, plot_klein_scatter
 from .generalization import plot_feature_correlations, plot_gap_scatter
 from .training import plot_training_history
 
 __all__ = [
     "figure_to_data_uri",
     "figure_to_png_bytes",
+    "filter_thumbnails",
     "plot_barcode",
     "plot_betti_curves",
     "plot_diagram",
     "plot_feature_correlations",
+    "plot_filter_grid",
+    "plot_klein_scatter",
     "plot_gap_scatter",
     "plot_training_history",
 ]
