@@ -38,12 +38,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table, versions  # noqa: E402
-
-from topolens.diagrams import PersistenceDiagrams  # noqa: E402
-from topolens.filters import dct_basis, density_filter, high_contrast, image_patches, to_dct  # noqa: E402
-from topolens.filters._topology import circle_share, filter_persistence  # noqa: E402
-from topolens.homology import rips_persistence  # noqa: E402
+from _common import table, versions
+from topolens.diagrams import PersistenceDiagrams
+from topolens.filters import dct_basis, density_filter, high_contrast, image_patches, to_dct
+from topolens.filters._topology import circle_share, filter_persistence
+from topolens.homology import rips_persistence
 
 #: expected number of dominant H1 bars per k in the paper (X(300, 30): circle; X(15, 30): three circles)
 PAPER = {300: 1, 15: 5}
@@ -138,8 +137,8 @@ def analyse_core(y: np.ndarray, rows: np.ndarray, k: int, args: argparse.Namespa
         res[f"dom{p}"] = dominant(ell)
         res[f"n_h1_{p}"] = fp[p].n_classes(1)
         peers = engines(d, p, args.repeats)
-        for name, (sec, dg) in peers.items():
-            if not dg.allclose(fp[p], atol=1e-9, rtol=1e-9):
+        for name, (_sec, dg) in peers.items():
+            if not dg.allclose(fp[p], atol=1e-6, rtol=1e-6):  # ripser.py computes in float32
                 raise AssertionError(f"{name} differs from topolens at k={k}, Z/{p}: "
                                      f"{dg.describe()} vs {fp[p].describe()}")
         res[f"times{p}"] = {name: sec for name, (sec, _) in peers.items()}
