@@ -19,7 +19,8 @@ from . import __version__
 from .activations import Activations, record_activations
 from .topology import ActivationDiagrams, activation_persistence
 
-__all__ = ["AnalysisResult", "MapperRun", "analyze", "mapper_analysis", "run_demo"]
+__all__ = ["AnalysisResult", "FilterRun", "MapperRun", "analyze", "contrast_filter_set", "filter_analysis",
+           "mapper_analysis", "patch_filter_set", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
@@ -570,6 +571,298 @@ def weight_graph_analysis(model: Any, x: Any, y: Any = None, *, n_examples: int 
         attack = {"eps": f"{eps:g}", "input": "input 0", "label": truth[-1],
                   "clean prediction": preds[0], "adversarial prediction": preds[-1]}
     return WeightGraphRun(npers, net, examples, time.perf_counter() - t0, percentile, attack)
+
+
+#: Fewer core filters than this: no persistence (a loop needs 4 points in a Rips complex)
+FILTER_MIN_PERSISTENCE = 4
+#: Fewer core filters than this: no Mapper graph (each cover set needs a few points to cluster)
+FILTER_MIN_MAPPER = 20
+#: At most this many filters are placed on the Klein bottle (a seeded sample beyond)
+FILTER_MAX_COORDINATES = 3000
+#: The circle share's cosine (the issue's "within cosine 0.9 of some circle filter")
+FILTER_CIRCLE_COS = 0.9
+
+
+@dataclass
+class FilterRun:
+    """What :func:`filter_analysis` produces (the report's filter section reads it).
+
+    Attributes
+    ----------
+    filters : topolens.filters.FilterSet
+        Every filter (or patch) analysed, normalised (mean-centred, D-norm).
+    points : numpy.ndarray
+        ``(n, k * k - 1)`` their DCT coordinates on the unit sphere (Euclidean distance there is
+        the D-distance of Carlsson et al.).
+    core : numpy.ndarray
+        Rows of ``filters`` in the density-filtered core ``X(k, p)`` (densest first); every row
+        when the filtration was skipped.
+    density : topolens.filters.DensityFiltered or None
+        None when the set was too small to filter (see ``notes``).
+    diagrams : dict of int to PersistenceDiagrams, or None
+        Coefficient p -> diagrams over Z/p of the core (landmarks above ``n_landmarks``); None when
+        the core is too small (see ``notes``).
+    coordinates : topolens.filters.KleinCoordinates
+        Klein-bottle coordinates of the filters at ``coordinate_index``.
+    coordinate_index : numpy.ndarray
+        Rows of ``filters`` placed on the bottle (all of them up to ``FILTER_MAX_COORDINATES``).
+    circle_similarity : numpy.ndarray
+        ``(n,)`` each filter's largest cosine with a primary-circle filter.
+    circle_share, circle_share_core : float
+        Share of all filters, and of the core, within cosine ``params["circle_cos"]`` of a circle filter.
+    mapper : topolens.mapper.Mapper or None
+        The Mapper of the core (PCA lens), None when skipped (see ``notes``).
+    stats : NodeStatistics or None
+    payload : dict or None
+        The explorer payload of the Mapper graph, with filter thumbnails.
+    params, provenance : dict
+    notes : list of str
+        What was skipped and why, in words for the report.
+    seconds : float
+    """
+
+    filters: Any
+    points: np.ndarray
+    core: np.ndarray
+    density: Any
+    diagrams: dict[int, Any] | None
+    coordinates: Any
+    coordinate_index: np.ndarray
+    circle_similarity: np.ndarray
+    circle_share: float
+    circle_share_core: float
+    mapper: Any = None
+    stats: Any = None
+    payload: dict[str, Any] | None = field(default=None, repr=False)
+    params: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    kind: str = "learned filters"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers of the run, JSON-ready (no arrays beyond short lists)."""
+        out: dict[str, Any] = {"kind": self.kind, "filters": self.filters.to_dict(), "params": dict(self.params),
+                               "provenance": {str(k): str(v) for k, v in self.provenance.items()},
+                               "n_core": len(self.core), "circle_share": _json_float(self.circle_share),
+                               "circle_share_core": _json_float(self.circle_share_core),
+                               "notes": list(self.notes), "seconds": round(float(self.seconds), 3)}
+        if self.density is not None:
+            out["density"] = {"k": int(self.density.k), "p": float(self.density.p),
+                              "radius": float(self.density.radius), "n_points": int(self.density.n_points)}
+        if self.diagrams is not None:
+            out["persistence"] = {f"Z/{p}": _diagram_numbers(d) for p, d in self.diagrams.items()}
+        c = self.coordinates
+        ok = np.isfinite(c.cosine)
+        out["klein"] = {"n_placed": int(ok.sum()),
+                        "median_cosine": _json_float(np.median(c.cosine[ok])) if ok.any() else None,
+                        "median_residual": _json_float(np.median(c.residual[ok])) if ok.any() else None}
+        if self.mapper is not None:
+            out["mapper"] = self.mapper.graph_.summary()
+        return out
+
+
+def _json_float(v: Any) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _diagram_numbers(d: Any) -> dict[str, Any]:
+    """Per dimension: class counts and the longest lifetimes; and the run's threshold."""
+    dims = {}
+    for k in d.dims:
+        life = np.sort(d.lifetimes(k))[::-1]
+        dims[f"H{k}"] = {"n_classes": int(d.n_classes(k)), "n_essential": len(d.essential(k)),
+                         "n_censored": int(np.asarray(d.censored[k]).sum()),
+                         "longest": [_json_float(v) for v in life[:5]]}
+    meta = d.metadata
+    return {"dims": dims, "threshold": _json_float(meta["threshold"]) if meta.get("threshold") is not None else None,
+            "n_landmarks": meta.get("n_landmarks"), "covering_radius": meta.get("covering_radius"),
+            "describe": d.describe()}
+
+
+def patch_filter_set(images: Any, *, size: int = 3, n_per_image: int | None = 2000, top: float = 0.2,
+                     log: bool = False, seed: int = 0, name: str = "images") -> Any:
+    """High-contrast ``size x size`` patches of images as a FilterSet (the patches are the points).
+
+    :func:`topolens.filters.image_patches` (a seeded sample of ``n_per_image`` positions per image)
+    then :func:`topolens.filters.high_contrast` (the ``top`` fraction by D-norm), mean-centred and
+    D-normalised; ``raw`` keeps the patches' grey levels.
+    """
+    from .filters import image_patches
+
+    return contrast_filter_set(image_patches(images, size, n_per_image, log=log, seed=seed), top=top, size=size,
+                               name=name)
+
+
+def contrast_filter_set(patches: Any, *, top: float = 0.2, size: int | None = None, name: str = "images") -> Any:
+    """The ``top`` fraction of ``patches`` by contrast as a FilterSet (see :func:`patch_filter_set`);
+    ``out_channel`` holds each kept patch's row in ``patches``."""
+    import math
+
+    from .filters import high_contrast, normalize_filters
+    from .filters._extract import FilterSet
+
+    kept, index = high_contrast(patches, top, size=size, return_index=True)
+    size = math.isqrt(kept.shape[1])
+    points, _ = normalize_filters(kept, "dnorm", size=size)
+    n = len(kept)
+    return FilterSet(points=points, kernel_size=size, layer=np.full(n, "patches"), out_channel=index,
+                     in_channel=np.full(n, -1), model=np.zeros(n, dtype=np.int64), model_names=[name],
+                     mode="slices", normalize="dnorm", n_dropped=0, raw=kept)
+
+
+def _filter_set(source: Any, layer: Any, names: Any) -> tuple[Any, str]:
+    """A FilterSet and its kind from a FilterSet, a model / state dict / list of them, or rows."""
+    from .filters import normalize_filters
+    from .filters._extract import FilterSet, extract_filters
+
+    if isinstance(source, FilterSet):
+        return source, "image patches" if list(np.unique(source.layer)) == ["patches"] else "learned filters"
+    if isinstance(source, np.ndarray) or type(source).__name__ == "Tensor":
+        from .filters._basis import _patch_rows
+
+        rows, size, _ = _patch_rows(source, "filters", None)
+        points, norms = normalize_filters(rows, "dnorm", size=size)
+        keep = norms > 0
+        if not keep.any():
+            from .exceptions import InvalidInputError
+
+            raise InvalidInputError(f"all {len(rows)} rows are constant (zero contrast); there is no filter "
+                                    "direction to study.")
+        n = int(keep.sum())
+        fs = FilterSet(points=points[keep], kernel_size=size, layer=np.full(n, "rows"),
+                       out_channel=np.flatnonzero(keep), in_channel=np.full(n, -1), model=np.zeros(n, np.int64),
+                       model_names=["array"], n_dropped=int((~keep).sum()), raw=rows[keep])
+        return fs, "filters (rows of an array)"
+    return extract_filters(source, layer, normalize="dnorm", names=names), "learned filters"
+
+
+def _filter_topology(run_points: np.ndarray, core: np.ndarray, *, max_dim: int, n_landmarks: int, seed: int,
+                     progress: bool, notes: list[str]) -> dict[int, Any] | None:
+    from .filters._topology import filter_persistence
+
+    if len(core) < FILTER_MIN_PERSISTENCE:
+        notes.append(f"Persistence was not computed: the core holds {len(core)} filter(s), fewer than "
+                     f"{FILTER_MIN_PERSISTENCE} (a loop needs at least 4 points). Pool more filters "
+                     "(several models or checkpoints, or more layers) to see their shape.")
+        return None
+    return filter_persistence(run_points[core], max_dim=max_dim, coeffs=(2, 3), n_landmarks=n_landmarks,
+                              seed=seed, progress=progress)
+
+
+def _filter_mapper(fs: Any, run_points: np.ndarray, core: np.ndarray, similarity: np.ndarray, *, seed: int,
+                   notes: list[str], cos: float) -> tuple[Any, Any, dict[str, Any] | None]:
+    """The Mapper of the core (PCA lens), node statistics and the explorer payload with thumbnails."""
+    from .exceptions import InvalidInputError
+    from .filters._topology import filter_mapper
+    from .mapper import node_statistics
+    from .viz.filters import filter_thumbnails
+    from .viz.mapper_payload import ExplorerLayer, explorer_payload
+
+    if len(core) < FILTER_MIN_MAPPER:
+        notes.append(f"No Mapper graph: the core holds {len(core)} filter(s), fewer than {FILTER_MIN_MAPPER} "
+                     "(each cover set needs a few filters to cluster).")
+        return None, None, None
+    try:
+        m = filter_mapper(run_points[core], lens="pca2", n_intervals=6, overlap=0.35, seed=seed, min_samples=3)
+    except InvalidInputError as exc:
+        notes.append(f"No Mapper graph: {exc}")
+        return None, None, None
+    near = np.where(similarity[core] >= cos, 0, 1)
+    names = [f"near the circle (cos >= {cos:g})", "off the circle"]
+    stats = node_statistics(m.graph_, labels=near, lens=m.lens_.values, class_names=names)
+    payload = explorer_payload([ExplorerLayer("filters (core)", m.graph_, stats)], labels=near, class_names=names,
+                               images=filter_thumbnails(fs.images()[core], scale=max(2, 24 // fs.kernel_size)),
+                               title="Mapper of the filters", seed=seed)
+    return m, stats, payload
+
+
+def filter_analysis(source: Any, *, layer: Any = None, k: int = 15, p: float = 0.3, n_landmarks: int = 200,
+                    max_dim: int = 2, seed: int = 0, progress: bool = True, names: Any = None,
+                    mapper: bool = True, provenance: dict[str, Any] | None = None) -> FilterRun:
+    """The topology of a set of convolution filters or image patches (Carlsson & Gabrielsson).
+
+    The filters are mean-centred and D-normalised and taken to their DCT coordinates on the unit
+    sphere; the density filtration ``X(k, p)`` keeps the densest fraction ``p`` by the distance to
+    the ``k``-th neighbour; the core's Vietoris-Rips persistence is computed over Z/2 and Z/3
+    (``n_landmarks`` max-min landmarks above that many points); each filter is placed on the Klein
+    bottle; the share near the primary circle is counted; and the core gets a Mapper graph (PCA lens)
+    with filter thumbnails for the explorer.
+
+    Parameters
+    ----------
+    source : nn.Module, state dict, list of those, FilterSet or array-like
+        A model or its state dict (its square conv kernels, see
+        :func:`topolens.filters.extract_filters`); a list (checkpoints or seeds: pooled); a FilterSet
+        (e.g. :func:`patch_filter_set` of images); or ``(n, k * k)`` rows.
+    layer : str or list of str, optional
+        The conv layers to read (default: every square one; they must share one kernel size).
+    k, p : int, float
+        The density filtration. A set of at most ``k`` filters is not filtered (``notes`` says so).
+    n_landmarks : int
+        Landmarks of the persistence computation.
+    max_dim : int
+        Largest homology dimension (2: a Klein bottle's H2 over Z/2).
+    seed : int
+        Seeds of the landmarks, the coordinates' sample and the Mapper.
+    progress : bool
+        tqdm bars.
+    names : list of str, optional
+        Model names when ``source`` is a list.
+    mapper : bool
+        Build the Mapper graph and its explorer payload.
+    provenance : dict, optional
+        What was analysed (files, SHA-256...), kept for the report.
+
+    Returns
+    -------
+    FilterRun
+    """
+    from ._validation import check_int
+    from .filters import density_filter, klein_coordinates, to_dct
+    from .filters._topology import circle_similarity
+
+    k = check_int(k, "k", minimum=1)
+    n_landmarks = check_int(n_landmarks, "n_landmarks", minimum=2)
+    seed = check_int(seed, "seed", minimum=0)
+    t0 = time.perf_counter()
+    fs, kind = _filter_set(source, layer, names)
+    notes: list[str] = []
+    pts = to_dct(fs.points, size=fs.kernel_size)
+    n = len(fs)
+    density = None
+    if n <= k:
+        notes.append(f"The density filtration X(k={k}, p={p:g}) was skipped: there are {n} filter(s), and the "
+                     f"k-th neighbour needs at least k + 1 = {k + 1}. Every filter is in the core.")
+        core = np.arange(n)
+    else:
+        density = density_filter(pts, k, p, progress=progress)
+        core = density.indices
+    logger.info("filters: %d in the core of %d (%s)", len(core), n, fs.summary())
+    diagrams = _filter_topology(pts, core, max_dim=max_dim, n_landmarks=n_landmarks, seed=seed, progress=progress,
+                                notes=notes)
+    rng = np.random.default_rng(seed)
+    placed = np.arange(n) if n <= FILTER_MAX_COORDINATES else np.sort(rng.choice(n, FILTER_MAX_COORDINATES, replace=False))
+    if len(placed) < n:
+        notes.append(f"{len(placed)} of the {n} filters (a seeded sample) are placed on the Klein bottle.")
+    coords = klein_coordinates(fs.points[placed], size=fs.kernel_size)
+    sim = circle_similarity(fs.points, size=fs.kernel_size)
+    share = float(np.mean(sim >= FILTER_CIRCLE_COS))
+    share_core = float(np.mean(sim[core] >= FILTER_CIRCLE_COS))
+    m = stats = payload = None
+    if mapper:
+        m, stats, payload = _filter_mapper(fs, pts, core, sim, seed=seed, notes=notes, cos=FILTER_CIRCLE_COS)
+    thr = None if diagrams is None else next(iter(diagrams.values())).metadata.get("threshold")
+    params = {"k": k, "p": p, "n_landmarks": n_landmarks, "max_dim": max_dim, "seed": seed,
+              "threshold": thr, "n_filters": n, "n_dropped_constant": int(fs.n_dropped),
+              "n_core": len(core), "kernel_size": fs.kernel_size, "circle_cos": FILTER_CIRCLE_COS,
+              "metric": "D-distance (DCT coordinates)", "coefficients": "Z/2, Z/3",
+              "density_filtered": density is not None}
+    return FilterRun(filters=fs, points=pts, core=core, density=density, diagrams=diagrams, coordinates=coords,
+                     coordinate_index=placed, circle_similarity=sim, circle_share=share, circle_share_core=share_core,
+                     mapper=m, stats=stats, payload=payload, params=params, provenance=dict(provenance or {}),
+                     notes=notes, seconds=time.perf_counter() - t0, kind=kind)
 
 
 def run_demo(

@@ -1,4 +1,4 @@
-"""``topolens`` command: demo, analyze, persistence, layers, info, mapper, zoo.
+"""``topolens`` command: demo, analyze, persistence, layers, info, mapper, filters, zoo.
 
 Every subcommand has ``--help``. Errors from bad input are printed as one ``error:`` line
 (exit code 2; argparse's own errors too), as are operating-system errors such as a full disk
@@ -141,6 +141,11 @@ def _analyze_model(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
     x, y = load_data(args.data, args.split, args.data_root, args.max_inputs)
     data = x if y is None else (x, y)
     graphs = _graph_sections(args, model, x, y, transform)
+    filters = None
+    if not args.no_filters:
+        from .filters import analyze_filter_section
+
+        filters = analyze_filter_section(model, seed=args.seed, progress=not args.quiet)
     acts, info = record_for_analysis(model, data, layers=args.layers, reduce=args.reduce,
                                      store=args.store, transform=transform, progress=not args.quiet)
     mapper = None
@@ -148,7 +153,7 @@ def _analyze_model(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
         images = x.numpy() if hasattr(x, "numpy") and x.ndim in (3, 4) else None
         mapper = _mapper_sections(args, acts, images, acts.predictions, provenance=prov)
     return analyze_activations(acts, out=args.out, info=info, provenance=prov, progress=not args.quiet,
-                               extra_sections=_chain(mapper, graphs), **kw)
+                               extra_sections=_chain(mapper, graphs, filters), **kw)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -327,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "graphs of the first N inputs (needs --model; default: off)")
     p.add_argument("--graphs-eps", type=float, default=0.1, metavar="EPS",
                    help="FGSM radius of the adversarial example in that section (default: %(default)s)")
+    p.add_argument("--no-filters", action="store_true",
+                   help="leave out the section on the topology of the first conv layer's filters (added for "
+                        "models with a square Conv2d first layer; see topolens filters)")
     p.add_argument("--out", default="topolens-report", help="output folder (default: %(default)s)")
     _add_persistence_args(p, n_inputs=1000, n_neurons=500)
     p.set_defaults(func=cmd_analyze)
@@ -355,10 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "available persistence backends and the compute device.")
     p.set_defaults(func=cmd_info)
 
+    from .filters import add_filters_parser
     from .mapper import add_mapper_parser
     from .zoo import add_zoo_parser
 
     add_mapper_parser(sub, common)
+    add_filters_parser(sub, common)
     add_zoo_parser(sub, common)
     return parser
 

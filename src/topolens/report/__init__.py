@@ -25,6 +25,7 @@ from .html import Block, Callout, Figure, Grid, KeyValue, RawHTML, Report, Secti
 from .sections import (
     activation_summary_table,
     add_activation_topology_section,
+    add_filters_section,
     add_gap_prediction_section,
     add_mapper_section,
     add_weight_graph_section,
@@ -43,6 +44,7 @@ __all__ = [
     "Text",
     "activation_summary_table",
     "add_activation_topology_section",
+    "add_filters_section",
     "add_gap_prediction_section",
     "add_mapper_section",
     "add_weight_graph_section",

@@ -15,6 +15,7 @@ __all__ = [
     "HOW_TO_READ",
     "activation_summary_table",
     "add_activation_topology_section",
+    "add_filters_section",
     "add_gap_prediction_section",
     "add_mapper_section",
     "add_weight_graph_section",
@@ -58,6 +59,16 @@ HOW_TO_READ: dict[str, str] = {
         "The loss should fall and the accuracy rise with each epoch; a test accuracy far below "
         "the train accuracy means over-fitting. The topology in the next sections is that of "
         "the model at the last epoch."
+    ),
+    "filters": (
+        "Each filter is a point on a sphere (mean-centred, divided by its contrast). A circle shows as "
+        "one long H1 bar (the primary circle: edges at every angle); the three-circle model as several "
+        "(5); a Klein bottle as two long H1 bars and one H2 bar over Z/2 but one H1 and no H2 over Z/3, "
+        "because its H2 needs Z/2 coefficients: compare the two fields (a torus has the same Betti "
+        "numbers over both).\n\n"
+        "On the Klein-bottle plot, points near the green lines are edge filters (the primary circle), "
+        "near the purple ones line or bar filters (the secondary circles). A share near 1 within cosine "
+        "0.9 of the circle means the filters are mostly edge detectors."
     ),
     "generalization": (
         "Each row predicts a model's generalization gap (train minus test accuracy) from some "
@@ -425,3 +436,127 @@ def _induced_examples(network: Any, examples: Any) -> tuple[list[dict[str, Any]]
         else:
             figs.append(Text(f"{label}: no edge with a positive weight, nothing to draw."))
     return ex_rows, figs
+
+
+def _filter_parameter_rows(run: Any) -> dict[str, Any]:
+    """The parameter table of the filter section, in words where a value is absent."""
+    p = run.params
+    dens = run.density
+    thr = p.get("threshold")
+    meta = next(iter(run.diagrams.values())).metadata if run.diagrams else {}
+    return {
+        "what": run.kind + f" ({run.filters.kernel_size}x{run.filters.kernel_size})",
+        "filters analysed": p.get("n_filters"),
+        "constant filters dropped": p.get("n_dropped_constant"),
+        "density filtration": (f"X(k={dens.k}, p={dens.p:g}): the {len(run.core)} densest, radius "
+                               f"{dens.radius:.4g}" if dens is not None else
+                               f"skipped (k={p.get('k')} needs more than {p.get('k')} filters): all "
+                               f"{len(run.core)} in the core"),
+        "landmarks": ("no persistence computed" if not meta else
+                      f"none: all {meta.get('n_landmarks')} core filters are points"
+                      if meta.get("n_landmarks") == meta.get("n_filters") else
+                      f"{meta.get('n_landmarks')} max-min landmarks of {meta.get('n_filters')} (covering radius "
+                      f"{float(meta.get('covering_radius', 0.0)):.4g})"),
+        "threshold": "none (full filtration)" if thr is None else f"{float(thr):.4g}",
+        "distance": p.get("metric"),
+        "coefficients": p.get("coefficients"),
+        "circle cosine": p.get("circle_cos"),
+        "seed": p.get("seed"),
+        **{str(k): v for k, v in run.provenance.items()},
+    }
+
+
+def _filter_persistence_rows(run: Any) -> list[dict[str, Any]]:
+    rows = []
+    for prime, d in (run.diagrams or {}).items():
+        for k in d.dims:
+            life = np.sort(d.lifetimes(k))[::-1]
+            fin = life[np.isfinite(life)]
+            rows.append({"field": f"Z/{prime}", "dimension": f"H{k}", "classes": d.n_classes(k),
+                         "never die": len(d.essential(k)), "censored": int(np.asarray(d.censored[k]).sum()),
+                         "longest finite bars": ", ".join(f"{v:.3g}" for v in fin[:4]) or "none",
+                         "ratio 1st / 2nd": (f"{fin[0] / fin[1]:.2f}" if len(fin) > 1 and fin[1] > 0 else "n/a")})
+    return rows
+
+
+def _explorer_frame(report: Report, explorer_html: str, height: int) -> RawHTML:
+    """The explorer in a sandboxed iframe, as :func:`add_mapper_section` embeds it (see its notes)."""
+    import html as _html
+
+    report.allow_scripts = True
+    return RawHTML(
+        f'<iframe class="tl-mapper" title="Mapper explorer of the filters" sandbox="allow-scripts allow-same-origin" '
+        f'srcdoc="{_html.escape(explorer_html, quote=True)}" style="height:{int(height)}px"></iframe>',
+        css=(".tl-mapper { width: 100%; border: 1px solid #d0d4da; border-radius: 6px; }\n"
+             "@media print { .tl-mapper { break-inside: avoid; } }"))
+
+
+def add_filters_section(report: Report, run: Any, *, title: str = "Topology of the convolution filters",
+                        explorer: bool = True, height: int = 640, n_thumbnails: int = 30) -> Section:
+    """Add the filter-space section: persistence over Z/2 and Z/3, the Klein bottle, the circle share,
+    the parameters and the Mapper explorer of the filters.
+
+    Parameters
+    ----------
+    report : Report
+    run : topolens.pipeline.FilterRun
+        From :func:`topolens.pipeline.filter_analysis`.
+    explorer : bool
+        Embed the Mapper explorer (when the run has one); the report then allows inline scripts.
+    height : int
+        Height of the explorer's frame in pixels.
+    n_thumbnails : int
+        Filter thumbnails drawn on the Klein-bottle scatter.
+    """
+    from ..viz import plot_barcode, plot_diagram
+    from ..viz.filters import plot_filter_grid, plot_klein_scatter
+
+    fs, cos = run.filters, run.params.get("circle_cos", 0.9)
+    n = len(fs)
+    what = fs.summary() if run.kind == "learned filters" else f"{n} {run.kind} ({fs.kernel_size}x{fs.kernel_size})."
+    intro = (
+        f"{what} Each filter is mean-centred and divided by its contrast (D-norm) and taken to "
+        "its DCT coordinates on the unit sphere, where Euclidean distance is the D-distance of Carlsson "
+        "et al. (2008); the density filtration keeps the filters with the most close neighbours, and its "
+        "core's Vietoris-Rips persistence is computed over Z/2 and Z/3. "
+        f"{run.circle_share:.1%} of the {n} filters ({run.circle_share_core:.1%} of the core) lie within "
+        f"cosine {cos:g} of a filter of the primary circle (a pure edge).")
+    blocks: list[Any] = [Callout(note, title="Note", kind="note") for note in run.notes]
+    blocks.append(KeyValue(_filter_parameter_rows(run), caption="Parameters and provenance"))
+    ok = np.isfinite(run.coordinates.cosine)
+    blocks.append(Table([
+        [f"filters within cosine {cos:g} of the primary circle", f"{run.circle_share:.3f}",
+         f"{run.circle_share_core:.3f}"],
+        ["median cosine to the nearest Klein-bottle filter",
+         f"{np.median(run.coordinates.cosine[ok]):.3f}" if ok.any() else "n/a", ""],
+    ], ["", "all filters", "density core"], caption="How close the filters are to the circle and Klein models"))
+    if run.diagrams:
+        blocks.append(Table(_filter_persistence_rows(run), caption="Persistence of the core (landmarks)"))
+        blocks.append(Grid([Figure(plot_diagram(d, title=f"Z/{p}: persistence diagram"),
+                                   caption=f"Persistence diagram of the core over Z/{p}.")
+                            for p, d in run.diagrams.items()], min_width=380))
+        blocks.extend(Figure(plot_barcode(d, title=f"Z/{p}: barcode", max_bars=30), wide=True,
+                             caption=f"Barcode of the core over Z/{p} (at most the 30 longest bars per dimension).")
+                      for p, d in run.diagrams.items())
+    imgs = fs.images()[run.coordinate_index]
+    blocks.append(Grid([
+        Figure(plot_klein_scatter(run.coordinates, imgs, n_thumbnails=n_thumbnails, seed=run.params.get("seed", 0)),
+               caption="The filters on the Klein bottle: (theta1, theta2) of the nearest bottle filter, over the "
+                       "fundamental domain (arrows: edges glued, the left and right ones with a flip); colour: "
+                       "cosine to that filter; thumbnails: a spread-out sample."),
+        Figure(plot_filter_grid(fs.subset(run.core), title="Core filters"),
+               caption="Filters of the density core (red positive, blue negative)."),
+    ], min_width=420))
+    if run.mapper is not None:
+        s = run.mapper.graph_.summary()
+        blocks.append(Text(f"Mapper of the core (lens: its two principal components): {s['n_nodes']} nodes, "
+                           f"{s['n_edges']} edges, {s['b0']} component(s), {s['b1']} cycle(s). Pie slices: "
+                           f"filters near the primary circle (cosine >= {cos:g}) or off it; click a node for "
+                           "its filters."))
+        if explorer and run.payload is not None:
+            from ..viz.mapper_html import render_explorer
+
+            blocks.append(_explorer_frame(report, render_explorer(run.payload, title="Mapper of the filters"),
+                                          height))
+    return report.add_section(title, blocks, intro=intro, how_to_read=HOW_TO_READ["filters"],
+                              seconds=run.seconds)

@@ -48,7 +48,7 @@ __all__ = [
     "plot_diagram",
     "plot_feature_correlations",
     "plot_filter_grid",
-    "plot_klein_scatter",
     "plot_gap_scatter",
+    "plot_klein_scatter",
     "plot_training_history",
 ]
