@@ -865,6 +865,29 @@ def filter_analysis(source: Any, *, layer: Any = None, k: int = 15, p: float = 0
                      notes=notes, seconds=time.perf_counter() - t0, kind=kind)
 
 
+def _demo_filters(model: Any, epochs: int, x: Any, y: Any, *, seed: int, n_seeds: int, progress: bool) -> FilterRun:
+    """The first-layer filters of the demo CNN pooled with those of ``n_seeds`` more SmallCNNs
+    (``c1=16``, trained one epoch), and their filter analysis; ``seconds`` includes the training."""
+    from .models import SmallCNN, train_classifier
+
+    t0 = time.perf_counter()
+    models, names = [model], [f"demo SmallCNN ({epochs} epoch(s))"]
+    import torch
+
+    for s in range(seed + 1, seed + 1 + n_seeds):
+        torch.manual_seed(s)  # the initial weights too
+        extra = SmallCNN(c1=16, c2=8, hidden=32)
+        train_classifier(extra, x, y, epochs=1, seed=s, progress=False)
+        models.append(extra)
+        names.append(f"SmallCNN c1=16, seed {s} (1 epoch)")
+    trained = time.perf_counter() - t0
+    logger.info("trained %d extra SmallCNN(s) for their first-layer filters in %.1f s", n_seeds, trained)
+    run = filter_analysis(models, layer="conv1", k=8, p=0.5, seed=seed, progress=progress, names=names,
+                          provenance={"models": "; ".join(names), "extra models' training seconds": round(trained, 1)})
+    run.seconds += trained
+    return run
+
+
 def run_demo(
     out: str | Path = "topolens-report",
     *,
@@ -874,9 +897,14 @@ def run_demo(
     n_resamples: int = 5,
     seed: int = 0,
     progress: bool = True,
+    filter_seeds: int = 3,
 ) -> AnalysisResult:
     """The main job: train a small CNN on the bundled MNIST sample (CPU, about a minute),
     record activations of its hidden layers on training inputs and write the report.
+
+    ``filter_seeds`` more SmallCNNs (16 first-layer filters each, seeds ``seed + 1 ...``) are
+    trained for one epoch so that the filter section pools enough first-layer filters (one demo
+    CNN has 8); 0 leaves them out (the section then has the demo CNN's 8 filters only).
     """
     import torch
 
@@ -935,6 +963,8 @@ def run_demo(
 
     graph_run = weight_graph_analysis(model, x_te, y_te, n_examples=2, eps=0.1)
     info["weight/induced graph seconds"] = round(graph_run.seconds, 2)
+    filter_run = _demo_filters(model, epochs, x_tr, y_tr, seed=seed, n_seeds=filter_seeds, progress=progress)
+    info["filter seconds"] = round(filter_run.seconds, 2)
 
     def later_sections(rep: Any) -> None:
         from .report import add_mapper_section
@@ -943,6 +973,9 @@ def run_demo(
         add_mapper_section(rep, mapper_run, layer="relu3",
                            explorer_html=render_explorer(mapper_run.payload))
         graph_run.add_to(rep)
+        from .report import add_filters_section
+
+        add_filters_section(rep, filter_run, title="Topology of the first-layer filters")
 
     return analyze_activations(
         acts, out=out, title="topolens demo: activation topology of a small CNN on MNIST",

@@ -523,13 +523,16 @@ def add_filters_section(report: Report, run: Any, *, title: str = "Topology of t
         f"cosine {cos:g} of a filter of the primary circle (a pure edge).")
     blocks: list[Any] = [Callout(note, title="Note", kind="note") for note in run.notes]
     blocks.append(KeyValue(_filter_parameter_rows(run), caption="Parameters and provenance"))
-    ok = np.isfinite(run.coordinates.cosine)
+    cosine = run.coordinates.cosine
+    in_core = np.isin(run.coordinate_index, run.core)
+    medians = [f"{np.median(c[np.isfinite(c)]):.3f}" if np.isfinite(c).any() else "n/a"
+               for c in (cosine, cosine[in_core])]
     blocks.append(Table([
         [f"filters within cosine {cos:g} of the primary circle", f"{run.circle_share:.3f}",
          f"{run.circle_share_core:.3f}"],
-        ["median cosine to the nearest Klein-bottle filter",
-         f"{np.median(run.coordinates.cosine[ok]):.3f}" if ok.any() else "n/a", ""],
-    ], ["", "all filters", "density core"], caption="How close the filters are to the circle and Klein models"))
+        ["median cosine to the nearest Klein-bottle filter", *medians],
+    ], ["", "all filters", "density core"], caption="How close the filters are to the circle and Klein models "
+        "(cosine of the D-normalised filters; 1: on the model)"))
     if run.diagrams:
         blocks.append(Table(_filter_persistence_rows(run), caption="Persistence of the core (landmarks)"))
         blocks.append(Grid([Figure(plot_diagram(d, title=f"Z/{p}: persistence diagram"),
