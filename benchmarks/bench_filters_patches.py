@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table, versions
 from topolens.diagrams import PersistenceDiagrams
 from topolens.filters import dct_basis, density_filter, high_contrast, image_patches, to_dct
-from topolens.filters._topology import circle_share, filter_persistence
+from topolens.filters._klein import klein_filter
+from topolens.filters._topology import circle_share, circle_similarity, filter_persistence
 from topolens.homology import rips_persistence
 
 #: expected number of dominant H1 bars per k in the paper (X(300, 30): circle; X(15, 30): three circles)
@@ -57,6 +58,16 @@ def dominant(lengths: np.ndarray) -> tuple[int, int]:
     top = ell[:10]
     gap = 1 if len(top) == 1 else int(np.argmax(top[:-1] / top[1:]) + 1)
     return half, gap
+
+
+def downsample(image: np.ndarray, factor: int) -> np.ndarray:
+    """``factor x factor`` block means of an (h, w, c) uint8 image, rounded back to uint8 (so that
+    ``log=True`` still takes ``log(1 + x)``); 1 returns the image unchanged."""
+    if factor == 1:
+        return image
+    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    blocks = image[:h, :w].astype(np.float64).reshape(h // factor, factor, w // factor, factor, -1)
+    return np.rint(blocks.mean(axis=(1, 3))).astype(np.uint8)
 
 
 def patch_cloud(images: list[np.ndarray], log: bool, top: float, sample: int, seed: int,
@@ -80,6 +91,37 @@ def uniform_sphere_patches(n: int, seed: int) -> np.ndarray:
     c = np.random.default_rng(seed).normal(size=(n, 8))
     c /= np.linalg.norm(c, axis=1, keepdims=True)
     return (c / np.sqrt(lam)) @ basis
+
+
+def circle_cos_median(rows: np.ndarray) -> float:
+    """Median of the exact largest cosine with the primary circle (norm of the projection on its plane)."""
+    return float(np.median(circle_similarity(rows, n_circle=None)))
+
+
+def model_controls(args: argparse.Namespace, n: int = 15000, noise: float = 0.1) -> list[list[str]]:
+    """Post-hoc positive controls: the circle and three-circle models (random angles, seeded), clean and
+    with Gaussian noise of std ``noise`` per DCT coordinate (re-projected on S^7), through the same
+    landmarks, persistence and dominant-bar rule as the patches."""
+    rng = np.random.default_rng(args.seed)
+    t = rng.uniform(0, 2 * np.pi, n)
+    third = np.arange(n) % 3
+    models = {"circle": (t, np.full(n, np.pi / 2)),
+              "three circles": (np.where(third == 0, t, np.where(third == 1, 0.0, np.pi / 2)),
+                                np.where(third == 0, np.pi / 2, t))}
+    rows = []
+    for name, (t1, t2) in models.items():
+        y0 = to_dct(klein_filter(t1, t2))
+        for sigma in (0.0, noise):
+            y = y0 + sigma * rng.normal(size=y0.shape)
+            y /= np.linalg.norm(y, axis=1, keepdims=True)
+            fp = filter_persistence(y, max_dim=1, coeffs=(2,), n_landmarks=args.landmarks, threshold=None,
+                                    seed=args.seed, progress=False)
+            ell = np.sort(fp[2].lifetimes(1))[::-1]
+            half, gap = dominant(ell)
+            rows.append([name, f"{sigma:g}", f"{n:,}", str(len(ell)), str(half), str(gap),
+                         "1" if name == "circle" else "5", " ".join(f"{v:.3f}" for v in ell[:6]),
+                         f"{fp[2].metadata['covering_radius']:.3f}"])
+    return rows
 
 
 def _best(fn: Any, repeats: int) -> tuple[float, Any]:
@@ -130,12 +172,15 @@ def analyse_core(y: np.ndarray, rows: np.ndarray, k: int, args: argparse.Namespa
     res: dict[str, Any] = {"k": k, "n_core": len(core), "radius": core.radius,
                            "n_zero_delta": int((core.distances == 0).sum()), "t_density": t_density,
                            "t_persistence": t_persistence, "covering": meta["covering_radius"],
-                           "share": circle_share(rows[core.indices], cos=0.9), "dmax": float(d.max())}
+                           "share": circle_share(rows[core.indices], cos=0.9), "dmax": float(d.max()),
+                           "cos_median": circle_cos_median(rows[core.indices])}
     for p in (2, 3):
         ell = np.sort(fp[p].lifetimes(1))[::-1]
         res[f"top{p}"] = ell[:6]
         res[f"dom{p}"] = dominant(ell)
         res[f"n_h1_{p}"] = fp[p].n_classes(1)
+        if args.no_peers:
+            continue
         peers = engines(d, p, args.repeats)
         for name, (_sec, dg) in peers.items():
             if not dg.allclose(fp[p], atol=1e-6, rtol=1e-6):  # ripser.py computes in float32
@@ -148,7 +193,7 @@ def analyse_core(y: np.ndarray, rows: np.ndarray, k: int, args: argparse.Namespa
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from sklearn.datasets import load_sample_images
 
-    images = list(load_sample_images().images)
+    images = [downsample(im, args.downsample) for im in load_sample_images().images]
     n_per_image = 20000 if args.quick else None
     results = []
     for intensity in args.intensities:
@@ -158,6 +203,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
               f"{info['seconds']:.1f} s", flush=True)
         info["intensity"] = intensity
         info["share_sample"] = circle_share(rows, cos=0.9)
+        info["cos_median"] = circle_cos_median(rows)
         for k in args.ks:
             r = analyse_core(y, rows, k, args)
             r.update(intensity=intensity, info=info)
@@ -168,7 +214,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
-def report(results: list[dict[str, Any]], args: argparse.Namespace, uniform_share: float) -> None:
+def report(results: list[dict[str, Any]], args: argparse.Namespace, uniform: tuple[float, float]) -> None:
     fmt = lambda v: f"{v:.3f}"  # noqa: E731
     rows = []
     for r in results:
@@ -180,29 +226,37 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, uniform_shar
     print("\n### H1 of X(k, p) (max-min landmarks, full Rips filtration)\n")
     print(table(["intensity", "k", "field", "H1 bars", "dominant (>= half longest)", "above largest gap",
                  "paper", "as paper", "6 longest bars", "covering radius", "max landmark dist"], rows))
-    rows = []
-    for r in results:
-        for p in (2, 3):
-            t = r[f"times{p}"]
-            rows.append([r["intensity"], str(r["k"]), f"Z/{p}", f"{t['topolens']:.3f}",
-                         f"{t['ripser.py']:.3f} ({t['ripser.py'] / t['topolens']:.1f}x)",
-                         f"{t['gudhi']:.3f} ({t['gudhi'] / t['topolens']:.1f}x)", "yes"])
-    print(f"\n### Persistence engines on the same {args.landmarks}-landmark matrices "
-          f"(best of {args.repeats}; peer / topolens)\n")
-    print(table(["intensity", "k", "field", "topolens [s]", "ripser.py [s]", "gudhi [s]", "equal diagrams"], rows))
+    if not args.no_peers:
+        rows = []
+        for r in results:
+            for p in (2, 3):
+                t = r[f"times{p}"]
+                rows.append([r["intensity"], str(r["k"]), f"Z/{p}", f"{t['topolens']:.3f}",
+                             f"{t['ripser.py']:.3f} ({t['ripser.py'] / t['topolens']:.1f}x)",
+                             f"{t['gudhi']:.3f} ({t['gudhi'] / t['topolens']:.1f}x)", "yes"])
+        print(f"\n### Persistence engines on the same {args.landmarks}-landmark matrices "
+              f"(best of {args.repeats}; peer / topolens)\n")
+        print(table(["intensity", "k", "field", "topolens [s]", "ripser.py [s]", "gudhi [s]", "equal diagrams"],
+                    rows))
     rows = []
     seen = set()
     for r in results:
         if r["intensity"] not in seen:
             seen.add(r["intensity"])
             rows.append([r["intensity"], "whole sample", f"{r['info']['n_sample']:,}", "-",
-                         fmt(r["info"]["share_sample"]), "-", "-", "-"])
+                         fmt(r["info"]["share_sample"]), fmt(r["info"]["cos_median"]), "-", "-", "-"])
         rows.append([r["intensity"], f"X({r['k']}, {args.p:g})", f"{r['n_core']:,}", f"{r['radius']:.4f}",
-                     fmt(r["share"]), str(r["n_zero_delta"]), f"{r['t_density']:.1f}", f"{r['t_persistence']:.1f}"])
-    rows.append(["-", "uniform on S^7", f"{args.sample:,}", "-", fmt(uniform_share), "-", "-", "-"])
+                     fmt(r["share"]), fmt(r["cos_median"]), str(r["n_zero_delta"]), f"{r['t_density']:.1f}",
+                     f"{r['t_persistence']:.1f}"])
+    rows.append(["-", "uniform on S^7", f"{args.sample:,}", "-", fmt(uniform[0]), fmt(uniform[1]), "-", "-", "-"])
     print("\n### Density cores: share within cosine 0.9 of the primary circle, sizes, times\n")
     print(table(["intensity", "set", "points", "delta_k radius", "circle share (cos >= 0.9)",
-                 "points with delta_k = 0", "density_filter [s]", "filter_persistence Z/2+Z/3 [s]"], rows))
+                 "median exact circle cosine", "points with delta_k = 0", "density_filter [s]",
+                 "filter_persistence Z/2+Z/3 [s]"], rows))
+    if args.controls:
+        print(f"\n### Controls: model points through the same {args.landmarks} landmarks and rule (Z/2)\n")
+        print(table(["model", "noise std", "points", "H1 bars", "dominant (>= half longest)", "above largest gap",
+                     "expected", "6 longest bars", "covering radius"], model_controls(args)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--downsample", type=int, default=1,
+                    help="block-mean the photographs by this factor first (added after the first run)")
+    ap.add_argument("--no-peers", action="store_true", help="skip ripser.py / gudhi (for many landmarks)")
+    ap.add_argument("--no-controls", dest="controls", action="store_false",
+                    help="skip the circle / three-circle model controls (added after the first run)")
     args = ap.parse_args(argv)
     if args.quick:
         args.sample, args.landmarks, args.repeats = min(args.sample, 5000), min(args.landmarks, 60), 1
@@ -224,11 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     print(versions())
-    print(f"protocol: top {args.top:g} by D-norm, sample {args.sample:,} (seed {args.seed}), X(k, {args.p:g}) for "
+    print(f"protocol: images downsampled {args.downsample}x, top {args.top:g} by D-norm, sample {args.sample:,} (seed {args.seed}), X(k, {args.p:g}) for "
           f"k in {args.ks}, {args.landmarks} max-min landmarks, Rips H1 over Z/2 and Z/3")
     results = run(args)
-    uniform_share = circle_share(uniform_sphere_patches(args.sample, args.seed), cos=0.9)
-    report(results, args, uniform_share)
+    null = uniform_sphere_patches(args.sample, args.seed)
+    report(results, args, (circle_share(null, cos=0.9), circle_cos_median(null)))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
 
