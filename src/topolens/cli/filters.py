@@ -151,6 +151,12 @@ def read_image_folder_patches(folder: str | Path, *, size: int = 3, n_per_image:
         others = sorted(p.name for p in folder.iterdir())[:5]
         raise InvalidInputError(f"--images {folder} holds no PNG or JPEG image (found: {others or 'nothing'}); "
                                 "give a folder of .png/.jpg files or a .npy array of images.")
+    if n_per_image is not None:  # the pooled patches (each image's own read is checked by image_patches)
+        from ..homology.memory import check_memory
+
+        check_memory(2 * 8 * len(files) * n_per_image * size * size, "auto",
+                     what=f"up to {n_per_image} patches of each of {len(files)} images",
+                     hint="Lower --n-per-image or use fewer images")
     pil = _pillow()
     parts = []
     for i, path in enumerate(tqdm(files, desc="images", unit="image", disable=not progress, leave=False)):
