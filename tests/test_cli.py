@@ -10,7 +10,7 @@ from topolens.cli.main import build_parser, load_model, main
 
 from .conftest import relu_activations
 
-COMMANDS = ["demo", "analyze", "persistence", "layers", "info", "mapper"]
+COMMANDS = ["demo", "analyze", "persistence", "layers", "info", "mapper", "filters"]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
