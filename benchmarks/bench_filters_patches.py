@@ -21,6 +21,12 @@ persistence engines: best of), ``--seed`` (0), ``--threads`` (torch threads, 2).
 the "dominant bar" rule are fixed in ``benchmarks/README.md`` section 17 (a bar is dominant when
 it is at least half as long as the longest H1 bar). The script sets ``OMP_WAIT_POLICY=PASSIVE``
 unless it is already set.
+
+Added after the first run (diagnostics, reported as such in the README): the median exact cosine
+of each set with the primary circle's plane, positive controls (15,000 points of the circle and
+of the three-circle model, clean and with noise, through the same landmarks and rule; skip with
+``--no-controls``), ``--downsample F`` (F x F block means of the photographs first) and
+``--no-peers`` (skip ripser.py / gudhi).
 """
 
 from __future__ import annotations
