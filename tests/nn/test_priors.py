@@ -381,6 +381,25 @@ def test_float16_layer():
     assert torch.allclose(layer.weight.double(), ref, atol=2e-3)
 
 
+
+def test_half_model_keeps_float64_angles_and_after_still_works():
+    # regression: model.half() turned the angle buffers into float16 (pi / 2 -> 1.5703), so
+    # CircleLocalConv2d.after refused a CircleConv2d as "off the primary circle"
+    conv1 = CircleConv2d(1, 16, 3, padding=1)
+    model = nn.Sequential(conv1, CircleLocalConv2d.after(conv1, 16, 3, padding=1),
+                          KleinLocalConv2d(16, 8, 3)).half()
+    for layer in model:
+        assert layer.weight.dtype == torch.float16
+        assert {b.dtype for n, b in layer.named_buffers() if "theta" in n} == {torch.float64}
+    ref = circle_kernels(16, 1, 3, return_angles=True)[1][0]
+    assert torch.equal(model[0].theta1, ref)
+    local = CircleLocalConv2d.after(model[0], 16, 3, padding=1)
+    assert torch.equal(local.mask, model[1].mask)
+    x = torch.rand(2, 1, 10, 10, dtype=torch.float16)
+    assert model(x).dtype == torch.float16
+    model.float()
+    assert model[0].weight.dtype == torch.float32 and model[0].theta2.dtype == torch.float64
+
 # --------------------------------------------------------------------------- gradients
 def test_gradcheck():
     torch.manual_seed(0)

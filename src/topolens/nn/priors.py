@@ -122,8 +122,27 @@ def _float_buffer(values: Any, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=torch.float64, device=like.device)
 
 
+#: the angle buffers of the prior and local layers, kept float64 whatever the module's dtype
+_ANGLE_BUFFERS = ("theta1", "theta2", "in_theta1", "in_theta2")
+
+
+class _AngleConv2d(nn.Conv2d):
+    """``nn.Conv2d`` whose angle buffers stay float64 under ``.half()``, ``.to(dtype)`` ... (they
+    move with the device only): float16 angles are off by up to 1e-3 rad, enough to move a filter
+    off the primary circle for :meth:`CircleLocalConv2d.after` or to change a mask."""
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        saved = {n: self._buffers[n] for n in _ANGLE_BUFFERS if self._buffers.get(n) is not None}
+        out = super()._apply(fn, recurse)
+        for name, old in saved.items():
+            new = self._buffers[name]
+            if new is not None and new.dtype != torch.float64:
+                self._buffers[name] = old.to(device=new.device)
+        return out
+
+
 # --------------------------------------------------------------------------- first layers
-class _PriorConv2d(nn.Conv2d):
+class _PriorConv2d(_AngleConv2d):
     """A convolution whose kernel bank comes from ``_make_bank`` (fixed buffer or Parameter)."""
 
     def __init__(self, in_channels: Any, out_channels: Any, kernel_size: Any, stride: Any, padding: Any,
@@ -198,7 +217,8 @@ class CircleConv2d(_PriorConv2d):
     weight : torch.Tensor
         ``(out_channels, in_channels, k, k)``; buffer or Parameter (see ``trainable``).
     theta1, theta2 : torch.Tensor
-        Buffers: the angles of each output channel's filter (``theta2 = pi / 2``). With
+        float64 buffers (also after ``.half()`` or ``.to(dtype)``, which convert only the weights
+        and the bias): the angles of each output channel's filter (``theta2 = pi / 2``). With
         ``trainable=True`` they are the angles the filters started from.
     """
 
@@ -275,7 +295,7 @@ def _check_length(values: np.ndarray, n: int, name: str, channels: str) -> None:
                          "(e.g. a prior layer's theta1), or None for the default grid.")
 
 
-class _LocalConv2d(nn.Conv2d):
+class _LocalConv2d(_AngleConv2d):
     """A trainable convolution whose (out, in) connections are cut by the ``mask`` buffer in forward."""
 
     def __init__(self, args: dict[str, Any], mask: torch.Tensor, angles: dict[str, np.ndarray], tau: float,
@@ -345,8 +365,8 @@ class CircleLocalConv2d(_LocalConv2d):
     mask : torch.Tensor
         bool ``(out_channels, in_channels)`` buffer.
     theta1, theta2 : torch.Tensor
-        Angles of the output channels (``theta2 = pi / 2``), so another local layer can follow;
-        ``in_theta1`` those of the inputs.
+        float64 angles of the output channels (``theta2 = pi / 2``), so another local layer can
+        follow; ``in_theta1`` those of the inputs.
     masked_weight, density
         The weight that acts, and the share of connections kept.
 
