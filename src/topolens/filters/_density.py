@@ -30,9 +30,13 @@ logger = logging.getLogger(__name__)
 METRICS = ("euclidean", "manhattan", "chebyshev")
 #: at most this many neighbour entries (rows x (k + 1)) are held per query chunk
 _CHUNK_ENTRIES = 1 << 21
-#: up to this many features a k-d tree is faster than brute force (measured: 50,000 Gaussian points,
-#: k = 15: 0.5 s vs 5.6 s in 3-D, 1.6 s vs 4.9 s in 5-D, even in 7-D, 16 s vs 4.5 s in 9-D)
-_TREE_MAX_FEATURES = 6
+#: up to this many features the k-d tree is used, brute force above. The data of this module lie
+#: near low-dimensional sets (circles, the Klein bottle) in 8 or 9 coordinates, where the tree wins;
+#: full-dimensional noise is its worst case. Measured on 50,000 points, 2 shared cores, k = 15
+#: (tree vs brute): DCT coordinates of noisy Klein filters (8-D) 5.0 s vs 19 s (k = 100: 15 s vs
+#: 20 s), unit-normalised noisy 3x3 Klein filters (9-D) 5.5 s vs 22 s, a 2-D Gaussian blob with
+#: 6 thin directions (8-D) 4.2 s vs 18 s; uniform on S^7 16 s vs 14 s, a 9-D Gaussian 34 s vs 16 s
+_TREE_MAX_FEATURES = 9
 #: MiB of distance blocks scikit-learn's brute-force search may hold at once (its default is 1 GiB)
 _WORKING_MIB = 64
 
@@ -136,9 +140,9 @@ def density_filter(x: Any, k: int = 15, p: float = 0.3, *, metric: Literal["eucl
     -------
     DensityFiltered
         ``indices`` (densest first), ``distances`` (their ``delta_k``), ``radius``, ``k``, ``p``.
-        Exact (a k-d tree for up to 6 features, scikit-learn's chunked brute force above, whose
-        distances are recomputed exactly); 50,000 points in 9 dimensions take about 5 s at k = 15 on
-        one core.
+        Exact (a k-d tree for up to 9 features, scikit-learn's chunked brute force above, whose
+        distances are recomputed exactly); 50,000 DCT coordinates of filters near the Klein
+        bottle (8-D) take about 5 s at k = 15 on two cores, full-dimensional noise up to 35 s.
 
     Raises
     ------
