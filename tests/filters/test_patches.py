@@ -93,6 +93,25 @@ def test_torch_tensors_and_nested_lists():
     np.testing.assert_array_equal(image_patches(nested.tolist()), _patches_brute(nested.astype(float), 3))
 
 
+
+def test_channels_first_rgb_tensor_is_read_as_grey_stack_with_a_warning():
+    # a torchvision image is (3, H, W): read as three grey images (the layout rule does not depend
+    # on the array type), but no longer silently
+    import warnings
+
+    from topolens.exceptions import TopolensWarning
+
+    rgb = torch.from_numpy(_random((3, 6, 7), np.uint8, seed=5))
+    with pytest.warns(TopolensWarning, match=r"3 grey images.*images\[None\]"):
+        stack = image_patches(rgb)
+    np.testing.assert_allclose(stack, _brute_all(list(rgb.numpy()), 3), rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one = image_patches(rgb[None])  # the suggested fix: one RGB image, luminance
+        np.testing.assert_allclose(one, _brute_all([np.moveaxis(rgb.numpy(), 0, -1)], 3), rtol=1e-12)
+        image_patches(rgb[..., None])  # the grey stack, said explicitly
+        image_patches(torch.zeros(5, 6, 7))  # five grey images: not ambiguous
+
 def test_list_of_images_of_different_sizes():
     ims = [_random((6, 8, 3), np.uint8, 1), _random((5, 5), np.float32, 2), torch.from_numpy(_random((1, 4, 9), np.uint8, 3))]
     expected = np.concatenate([_brute_all([ims[0]], 3), _brute_all([ims[1]], 3), _brute_all([ims[2].numpy()[0]], 3)])

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Any, Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .._validation import _check_real_dtype, _to_numpy, check_int
-from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
+from ..exceptions import InvalidInputError, NonFiniteError, ShapeError, TopolensWarning
 from ..homology.memory import check_memory
 from ._basis import _constant_rows, _patch_rows, dnorm
 
@@ -75,7 +76,16 @@ def _channels_last(arr: np.ndarray, label: str) -> np.ndarray:
     if arr.ndim == 2:
         return arr[None, :, :, None]
     if arr.ndim == 3:
-        return arr[None] if arr.shape[-1] in _CHANNELS else arr[..., None]
+        if arr.shape[-1] in _CHANNELS:
+            return arr[None]
+        if arr.shape[0] in (3, 4):
+            warnings.warn(
+                f"{label} of shape {arr.shape} is read as a stack of {arr.shape[0]} grey images of "
+                f"{arr.shape[1]}x{arr.shape[2]} pixels. If it is one channels-first RGB image (as "
+                f"torchvision reads them), pass {label}[None] (shape (1, {arr.shape[0]}, {arr.shape[1]}, "
+                f"{arr.shape[2]})); to keep the grey stack without this warning pass it as (n, h, w, 1).",
+                TopolensWarning, stacklevel=3)
+        return arr[..., None]
     if arr.ndim == 4:
         if arr.shape[-1] in _CHANNELS:
             return arr
@@ -184,9 +194,12 @@ def image_patches(images: Any, size: int = 3, n_per_image: int | None = None, *,
         dtype (uint8, uint16, float16, float32, bool, ...). **The channel axis** is recognised as:
         a last axis of length 1, 3 or 4 (grey, RGB, RGBA; the alpha is dropped) for 3-D and 4-D
         arrays, otherwise axis 1 of length 1, 3 or 4 for 4-D arrays; any other 3-D array is a stack
-        of grey images (so a single ``(3, h, w)`` tensor is three grey images: pass ``img[None]``
-        for a channels-first RGB image, and a stack of images 3 or 4 pixels wide is read as one
-        colour image). RGB is turned into luminance ``0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601).
+        of grey images. So a single channels-first ``(3, h, w)`` tensor (torchvision's layout) is
+        read as three grey images, with a :class:`~topolens.exceptions.TopolensWarning` (the rule
+        does not depend on the array type, so that three images of a ``(n, 28, 28)`` MNIST tensor
+        stay three images): pass ``img[None]`` for one channels-first RGB image, or a grey stack
+        as ``(n, h, w, 1)`` to silence the warning. A stack of images 3 or 4 pixels wide is read
+        as one colour image. RGB is turned into luminance ``0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601).
         Intensities are kept on their own scale (no rescaling).
     size : int
         The patch side, >= 2.
