@@ -141,3 +141,18 @@ def test_size_mismatch_and_square_size():
     assert check_square_size(25) == 5
     with pytest.raises(ShapeError):
         check_square_size(0)
+
+
+def test_huge_sizes_are_refused_before_allocation():
+    # regression: dct_basis(10**5) and grid_laplacian(10**4) died with numpy's MemoryError
+    from topolens.exceptions import MemoryBudgetError
+
+    with pytest.raises(MemoryBudgetError, match="DCT basis"):
+        dct_basis(10**5)
+    with pytest.raises(MemoryBudgetError, match=r"grid Laplacian.*dnorm"):
+        grid_laplacian(10**4)
+
+
+def test_nonfinite_message_names_the_input():
+    with pytest.raises(NonFiniteError, match=r"filters contain.*filters must be finite"):
+        normalize_filters(np.full((2, 9), np.nan))

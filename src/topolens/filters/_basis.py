@@ -22,6 +22,7 @@ import numpy as np
 
 from .._validation import _check_real_dtype, _nonfinite_report, _to_numpy, check_choice, check_int
 from ..exceptions import InvalidInputError, NonFiniteError, ShapeError
+from ..homology.memory import check_memory
 
 __all__ = ["NORMALIZATIONS", "check_square_size", "dct_basis", "dnorm", "grid_laplacian",
            "normalize_filters", "to_dct"]
@@ -76,7 +77,8 @@ def _patch_rows(x: Any, name: str, size: int | None) -> tuple[np.ndarray, int, b
         raise ShapeError(f"{name} have {arr.shape[1]} values per row, which is not size * size for "
                          f"size={size}; pass size={found} or reshape the patches.")
     if not np.isfinite(arr).all():
-        raise NonFiniteError(f"{name} contain {_nonfinite_report(arr)}; patches must be finite.")
+        raise NonFiniteError(f"{name} contain {_nonfinite_report(arr)}; {name} must be finite "
+                             "(drop or replace those rows, e.g. with np.nan_to_num).")
     return arr, found, single
 
 
@@ -87,6 +89,8 @@ def grid_laplacian(size: int = 3) -> np.ndarray:
     so ``x @ D @ x`` is the sum of squared differences of adjacent pixels.
     """
     size = check_int(size, "size", minimum=2)
+    check_memory(3 * 8 * size**4, "auto", what=f"the ({size**2}, {size**2}) grid Laplacian",
+                 hint="use dnorm, which needs no matrix, or a smaller size")
     path = np.diag(np.r_[1.0, np.full(size - 2, 2.0), 1.0]) - np.eye(size, k=1) - np.eye(size, k=-1)
     eye = np.eye(size)
     return np.kron(path, eye) + np.kron(eye, path)
@@ -133,6 +137,8 @@ def dct_basis(size: int = 3) -> tuple[np.ndarray, np.ndarray]:
         ``(size^2 - 1,)`` ascending, ``(2 - 2 cos(pi a / size)) + (2 - 2 cos(pi b / size))``.
     """
     size = check_int(size, "size", minimum=2)
+    check_memory(4 * 8 * size**4, "auto", what=f"the ({size**2 - 1}, {size**2}) DCT basis",
+                 hint="use a smaller size")
     k = np.arange(size)
     lam1 = 2.0 - 2.0 * np.cos(np.pi * k / size)
     vec1 = np.cos(np.pi * np.outer(k, k + 0.5) / size)  # vec1[a] is the a-th 1-D DCT-II vector
