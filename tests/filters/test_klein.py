@@ -197,3 +197,23 @@ def test_linear_and_quadratic_parts_are_orthogonal():
         assert np.abs(np.einsum("nd,nd->n", lin, quad)).max() < 1e-12
         lap = grid_laplacian(size)
         assert np.abs(np.einsum("nd,de,ne->n", lin, lap, quad)).max() < 1e-12
+
+
+def test_angles_must_be_real_and_banks_fit_in_memory():
+    # regression: string angles gave numpy's ValueError, complex ones lost their imaginary part
+    # silently, and klein_filters(10**6, 10**6) / circle_filters(10**12) numpy's MemoryError
+    from topolens.exceptions import MemoryBudgetError
+
+    with pytest.raises(InvalidInputError, match="theta1 must be a real numeric"):
+        klein_filter("a", 0.3)
+    with pytest.raises(InvalidInputError, match="complex"):
+        klein_filter(0.1, 1j)
+    with pytest.raises(ShapeError, match="broadcast"):
+        klein_filter(np.zeros(3), np.zeros(4))
+    for make in (lambda: klein_filters(10**6, 10**6), lambda: circle_filters(10**12),
+                 lambda: three_circle_filters(10**12, 4), lambda: klein_filter(np.zeros(10**6), 0.0, 3, memory_limit=1000)):
+        with pytest.raises(MemoryBudgetError, match="filters of"):
+            make()
+    with pytest.raises(MemoryBudgetError, match="Klein coordinates"):
+        klein_coordinates(np.ones((1000, 9)), memory_limit=1000)
+    assert klein_filter(np.zeros(10), 0.0, memory_limit=None).shape == (10, 9)

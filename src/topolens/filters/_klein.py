@@ -23,12 +23,13 @@ each: the three-circle model, whose first Betti number is 5.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from .._validation import _to_numpy, check_int
+from .._validation import _check_real_dtype, _to_numpy, check_int
 from ..exceptions import InvalidInputError, ShapeError
 from ..homology.memory import check_memory
 from ._basis import _patch_rows, dct_basis, normalize_filters
@@ -57,13 +58,29 @@ def _pixel_moments(size: int) -> np.ndarray:
 
 
 def _angles(theta: Any, name: str) -> np.ndarray:
-    arr = np.asarray(_to_numpy(theta, name), dtype=np.float64)
+    arr = _to_numpy(theta, name)
+    if arr.dtype != bool:  # bool angles are 0 and 1 radians, as numpy reads them
+        _check_real_dtype(arr, name)
+    arr = np.asarray(arr, dtype=np.float64)
     if not np.isfinite(arr).all():
         raise InvalidInputError(f"{name} must be finite angles (radians); found NaN or inf.")
     return arr
 
 
-def klein_filter(theta1: Any, theta2: Any, size: int = 3, *, normalize: Normalize = None) -> np.ndarray:
+def _check_filter_memory(n: int, size: int, memory_limit: int | Literal["auto"] | None) -> None:
+    """Refuse (MemoryBudgetError) banks of ``n`` filters that would not fit: the output, the
+    coefficients and the normalisation's temporaries, about ``3 n (size^2 + 6)`` float64."""
+    check_memory(24 * n * (size * size + 6), memory_limit, what=f"{n:,} filters of {size}x{size}",
+                 hint="ask for fewer filters (a coarser grid of angles)")
+
+
+def _grid_count(counts: tuple[int, ...], size: int, memory_limit: int | Literal["auto"] | None) -> None:
+    """The memory check of a grid of angles before the grid is built."""
+    _check_filter_memory(math.prod(counts), size, memory_limit)
+
+
+def klein_filter(theta1: Any, theta2: Any, size: int = 3, *, normalize: Normalize = None,
+                 memory_limit: int | Literal["auto"] | None = "auto") -> np.ndarray:
     """The ``size x size`` filters of the Klein-bottle points ``(theta1, theta2)``.
 
     Parameters
@@ -75,6 +92,9 @@ def klein_filter(theta1: Any, theta2: Any, size: int = 3, *, normalize: Normaliz
     normalize : {"dnorm", "unit"} or None
         None (default): the raw pixel integrals. ``"dnorm"``/``"unit"``: mean-centred and divided
         by the D-norm or the Euclidean norm (:func:`topolens.filters.normalize_filters`).
+    memory_limit : int, "auto" or None
+        Budget in bytes for the filters and their temporaries (``"auto"``: 80% of the available
+        memory; None: no check). The grid functions below take the same argument.
 
     Returns
     -------
@@ -82,7 +102,14 @@ def klein_filter(theta1: Any, theta2: Any, size: int = 3, *, normalize: Normaliz
         ``(n, size * size)`` rows, one per broadcast angle pair, pixel ``(i, j)`` at ``i * size + j``.
     """
     size = check_int(size, "size", minimum=2)
-    t1, t2 = np.broadcast_arrays(_angles(theta1, "theta1"), _angles(theta2, "theta2"))
+    a1, a2 = _angles(theta1, "theta1"), _angles(theta2, "theta2")
+    try:
+        n = int(np.prod(np.broadcast_shapes(a1.shape, a2.shape), dtype=np.int64))
+    except ValueError:
+        raise ShapeError(f"theta1 of shape {a1.shape} and theta2 of shape {a2.shape} do not broadcast; "
+                         "pass arrays of equal length (or a scalar for one of them).") from None
+    _check_filter_memory(n, size, memory_limit)
+    t1, t2 = np.broadcast_arrays(a1, a2)
     t1, t2 = t1.ravel(), t2.ravel()
     c, s, lin, quad = np.cos(t1), np.sin(t1), np.sin(t2), np.cos(t2)
     coef = np.stack([lin * c, lin * s, 2 * quad * c * c, 4 * quad * c * s, 2 * quad * s * s, -quad], axis=1)
@@ -108,7 +135,7 @@ def klein_canonical(theta1: Any, theta2: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def klein_filters(n_theta1: int, n_theta2: int, size: int = 3, *, normalize: Normalize = None,
-                  return_angles: bool = False) -> Any:
+                  return_angles: bool = False, memory_limit: int | Literal["auto"] | None = "auto") -> Any:
     """Klein-bottle filters on the grid ``theta1 = pi k / n_theta1``, ``theta2 = 2 pi l / n_theta2``.
 
     The grid covers the fundamental domain ``[0, pi) x [0, 2 pi)`` once; row ``k * n_theta2 + l``
@@ -123,26 +150,32 @@ def klein_filters(n_theta1: int, n_theta2: int, size: int = 3, *, normalize: Nor
     """
     n1 = check_int(n_theta1, "n_theta1", minimum=1)
     n2 = check_int(n_theta2, "n_theta2", minimum=1)
+    size = check_int(size, "size", minimum=2)
+    _grid_count((n1, n2), size, memory_limit)
     t1, t2 = np.meshgrid(np.pi * np.arange(n1) / n1, _TWO_PI * np.arange(n2) / n2, indexing="ij")
     t1, t2 = t1.ravel(), t2.ravel()
-    out = klein_filter(t1, t2, size, normalize=normalize)
+    out = klein_filter(t1, t2, size, normalize=normalize, memory_limit=None)
     return (out, (t1, t2)) if return_angles else out
 
 
-def circle_filters(n: int, size: int = 3, *, normalize: Normalize = None, return_angles: bool = False) -> Any:
+def circle_filters(n: int, size: int = 3, *, normalize: Normalize = None, return_angles: bool = False,
+                   memory_limit: int | Literal["auto"] | None = "auto") -> Any:
     """``n`` filters of the primary circle: the linear filters ``u`` at ``theta1 = 2 pi k / n``
     (the Klein filters at ``theta2 = pi / 2``; an edge of orientation ``theta1 + pi / 2``).
 
     Returns ``(n, size * size)`` filters, and the angles ``theta1`` with ``return_angles=True``.
     """
     n = check_int(n, "n", minimum=1)
+    size = check_int(size, "size", minimum=2)
+    _grid_count((n,), size, memory_limit)
     t1 = _TWO_PI * np.arange(n) / n
-    out = klein_filter(t1, np.pi / 2, size, normalize=normalize)
+    out = klein_filter(t1, np.pi / 2, size, normalize=normalize, memory_limit=None)
     return (out, t1) if return_angles else out
 
 
 def three_circle_filters(n_primary: int, n_secondary: int, size: int = 3, *, normalize: Normalize = None,
-                         return_angles: bool = False) -> Any:
+                         return_angles: bool = False,
+                         memory_limit: int | Literal["auto"] | None = "auto") -> Any:
     """The three-circle model: ``n_primary`` primary-circle filters, then the filters of each secondary
     circle (``theta1 = 0``, then ``theta1 = pi / 2``) at ``theta2 = 2 pi l / n_secondary``.
 
@@ -154,11 +187,13 @@ def three_circle_filters(n_primary: int, n_secondary: int, size: int = 3, *, nor
     """
     n_p = check_int(n_primary, "n_primary", minimum=1)
     n_s = check_int(n_secondary, "n_secondary", minimum=1)
+    size = check_int(size, "size", minimum=2)
+    _grid_count((n_p + 2 * n_s,), size, memory_limit)
     sec = _TWO_PI * np.arange(n_s) / n_s
     sec = sec[np.abs(np.cos(sec)) > 1e-9]
     t1 = np.r_[_TWO_PI * np.arange(n_p) / n_p, np.zeros(len(sec)), np.full(len(sec), np.pi / 2)]
     t2 = np.r_[np.full(n_p, np.pi / 2), sec, sec]
-    out = klein_filter(t1, t2, size, normalize=normalize)
+    out = klein_filter(t1, t2, size, normalize=normalize, memory_limit=None)
     return (out, (t1, t2)) if return_angles else out
 
 
@@ -325,7 +360,7 @@ def klein_coordinates(x: Any, *, normalize: Literal["dnorm", "unit"] = "dnorm", 
     if ok.any():
         vo = v[ok]
         a1, a2 = _nearest_angles(vo, s, normalize, n1, progress=progress)
-        model = _embed(klein_filter(a1, a2, s), s, normalize)
+        model = _embed(klein_filter(a1, a2, s, memory_limit=None), s, normalize)
         c = np.clip(np.einsum("nd,nd->n", model, vo), -1.0, 1.0)
         t1[ok], t2[ok] = klein_canonical(a1, a2)
         cos[ok] = c
