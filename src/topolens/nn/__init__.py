@@ -11,6 +11,11 @@ as ``torch.nn`` does with ``torch.nn.functional``.
   dense adjacency; torch-geometric ``Data``/``Batch`` objects are accepted, never required);
 * :mod:`topolens.nn.graph_classification`: PersLay's graph classification pipeline (heat
   kernel signatures, extended persistence) for the TU benchmarks.
+* topological priors (Love et al. 2023, :mod:`topolens.nn.priors`): the first layers
+  :class:`CircleConv2d` and :class:`KleinConv2d`, whose kernels are circle / Klein-bottle filters
+  (fixed buffers, or trainable from that start), and the second layers
+  :class:`CircleLocalConv2d` and :class:`KleinLocalConv2d`, whose connections are cut by a
+  manifold-distance mask in ``forward``.
 """
 
 from __future__ import annotations

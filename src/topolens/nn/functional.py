@@ -9,7 +9,11 @@ Modules of :mod:`topolens.nn` hold the parameters and call these.
   :func:`signature_loss`;
 * PersLay (Carriere et al. 2020) on padded batches ``(B, N, 2)`` + mask ``(B, N)`` from
   :func:`pad_diagrams`: point transformations ``*_phi``, weights ``*_weight``, the
-  permutation-invariant :func:`perslay`; Hofer et al.'s :func:`structure_elements`.
+  permutation-invariant :func:`perslay`; Hofer et al.'s :func:`structure_elements`;
+* topological priors (Love et al. 2023): the fixed kernel banks :func:`circle_kernels` and
+  :func:`klein_kernels` (``(out, in, k, k)`` circle / Klein-bottle filters, the grid of
+  :func:`klein_grid`) and the bool ``(out, in)`` connectivity masks :func:`circle_mask` and
+  :func:`klein_mask` of the local second layers.
 
 >>> x = torch.randn(30, 2, requires_grad=True)       # doctest: +SKIP
 >>> h0, h1 = rips_diagrams(x, max_dim=1)              # doctest: +SKIP
