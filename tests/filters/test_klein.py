@@ -217,3 +217,17 @@ def test_angles_must_be_real_and_banks_fit_in_memory():
     with pytest.raises(MemoryBudgetError, match="Klein coordinates"):
         klein_coordinates(np.ones((1000, 9)), memory_limit=1000)
     assert klein_filter(np.zeros(10), 0.0, memory_limit=None).shape == (10, 9)
+
+
+def test_klein_coordinates_take_the_inputs_users_pass():
+    import torch
+
+    f = klein_filters(6, 12)
+    ref = klein_coordinates(f)
+    half = klein_coordinates(torch.from_numpy(f).half())  # e.g. conv1.weight of a half model
+    assert np.allclose(half.cosine, 1.0, atol=1e-3)
+    u8 = np.round(127 + 100 * f / np.abs(f).max()).astype(np.uint8)  # filters saved as images
+    kc8 = klein_coordinates(u8)
+    assert np.median(kc8.residual) < 0.05
+    listed = klein_coordinates(f[:3].tolist())
+    assert np.allclose(listed.theta1, ref.theta1[:3]) and np.allclose(listed.theta2, ref.theta2[:3])
