@@ -652,6 +652,8 @@ class FilterRun:
                               "radius": float(self.density.radius), "n_points": int(self.density.n_points)}
         if self.diagrams is not None:
             out["persistence"] = {f"Z/{p}": _diagram_numbers(d) for p, d in self.diagrams.items()}
+            for p, dom in self.dominant_betti().items():
+                out["persistence"][f"Z/{p}"].update(dominant_betti=dom["betti"], connection_scale=dom["scale"])
         c = self.coordinates
         ok = np.isfinite(c.cosine)
         out["klein"] = {"n_placed": int(ok.sum()),
@@ -659,6 +661,31 @@ class FilterRun:
                         "median_residual": _json_float(np.median(c.residual[ok])) if ok.any() else None}
         if self.mapper is not None:
             out["mapper"] = self.mapper.graph_.summary()
+        return out
+
+
+    def dominant_betti(self) -> dict[int, dict[str, Any]]:
+        """Per coefficient field: the Betti numbers of the dominant bars and the scale that decides them.
+
+        The scale ``eps`` is the core's connection scale, its longest finite H0 bar (the radius at
+        which the Rips complex becomes connected). ``betti[0]`` counts the H0 classes that never die;
+        ``betti[k]`` (k >= 1) the bars of dimension k longer than ``eps`` (a bar alive at the
+        threshold counts up to it): features that outlive the sampling. On the model spaces this
+        gives (1, 1, 0) for a circle, (1, 5, 0) for three circles and (1, 2, 1) over Z/2 but
+        (1, 1, 0) over Z/3 for a Klein bottle. Empty when no persistence was computed.
+        """
+        out: dict[int, dict[str, Any]] = {}
+        for p, d in (self.diagrams or {}).items():
+            h0 = d.lifetimes(0)
+            eps = float(h0.max()) if len(h0) else 0.0
+            thr = d.metadata.get("threshold")
+            betti = [len(d.essential(0))]
+            for k in d.dims[1:]:
+                life = d.lifetimes(k)
+                if thr is not None:
+                    life = np.r_[life, float(thr) - d.censored_births(k)]
+                betti.append(int((life > eps).sum()) + len(d.essential(k)))
+            out[p] = {"betti": betti, "scale": eps}
         return out
 
 

@@ -100,3 +100,21 @@ def test_klein_filters_over_z2_and_z3():
     assert run.density is None
     h2 = {p: np.sort(run.diagrams[p].lifetimes(2))[::-1] for p in (2, 3)}
     assert h2[2][0] > 2 * (h2[3][0] if len(h2[3]) else 0.0)  # equal if the fields were not passed through
+    # the dominant bars (longer than the core's connection scale): the Klein bottle's signatures
+    betti = run.dominant_betti()
+    assert betti[2]["betti"] == [1, 2, 1] and betti[3]["betti"] == [1, 1, 0]
+    assert betti[2]["scale"] == pytest.approx(run.diagrams[2].lifetimes(0).max())
+    d = run.to_dict()
+    assert d["persistence"]["Z/2"]["dominant_betti"] == [1, 2, 1]
+    assert d["persistence"]["Z/3"]["dominant_betti"] == [1, 1, 0]
+    rep = Report("t")
+    add_filters_section(rep, run)
+    html = rep.to_html()
+    assert "(1, 2, 1)" in html and "(1, 1, 0)" in html and "Betti numbers of the dominant bars" in html
+
+
+def test_circle_signature_in_the_section(circle_run):
+    assert {p: b["betti"] for p, b in circle_run.dominant_betti().items()} == {2: [1, 1, 0], 3: [1, 1, 0]}
+    # the how-to-read names each model's signature
+    for sig in ("(1, 1, 0)", "(1, 5, 0)", "(1, 2, 1)"):
+        assert sig in HOW_TO_READ["filters"], sig

@@ -61,11 +61,13 @@ HOW_TO_READ: dict[str, str] = {
         "the model at the last epoch."
     ),
     "filters": (
-        "Each filter is a point on a sphere (mean-centred, divided by its contrast). A circle shows as "
-        "one long H1 bar (the primary circle: edges at every angle); the three-circle model as several "
-        "(5); a Klein bottle as two long H1 bars and one H2 bar over Z/2 but one H1 and no H2 over Z/3, "
-        "because its H2 needs Z/2 coefficients: compare the two fields (a torus has the same Betti "
-        "numbers over both).\n\n"
+        "Each filter is a point on a sphere (mean-centred, divided by its contrast). The Betti numbers "
+        "of the dominant bars (b0, b1, b2) tell the models apart: the primary circle (edges at every "
+        "angle) gives (1, 1, 0), one long H1 bar; the three-circle model (the primary circle and two "
+        "secondary ones, each meeting it twice) (1, 5, 0); a Klein bottle (1, 2, 1) over Z/2 but "
+        "(1, 1, 0) over Z/3, because one of its H1 classes and its H2 class need Z/2 coefficients: "
+        "compare the two fields (a torus gives (1, 2, 1) over both). Bars shorter than the connection "
+        "scale are sampling noise; a set that matches none of these has no such shape at this density.\n\n"
         "On the Klein-bottle plot, points near the green lines are edge filters (the primary circle), "
         "near the purple ones line or bar filters (the secondary circles). A share near 1 within cosine "
         "0.9 of the circle means the filters are mostly edge detectors."
@@ -534,6 +536,12 @@ def add_filters_section(report: Report, run: Any, *, title: str = "Topology of t
     ], ["", "all filters", "density core"], caption="How close the filters are to the circle and Klein models "
         "(cosine of the D-normalised filters; 1: on the model)"))
     if run.diagrams:
+        blocks.append(Table(
+            [[f"Z/{q}", "(" + ", ".join(map(str, b["betti"])) + ")", f"{b['scale']:.3g}"]
+             for q, b in run.dominant_betti().items()],
+            ["field", "(b0, b1, ...)", "connection scale eps"],
+            caption="Betti numbers of the dominant bars: H0 classes that never die, and bars of each higher "
+                    "dimension longer than eps, the core's longest finite H0 bar (the scale at which it connects)"))
         blocks.append(Table(_filter_persistence_rows(run), caption="Persistence of the core (landmarks)"))
         blocks.append(Grid([Figure(plot_diagram(d, title=f"Z/{p}: persistence diagram"),
                                    caption=f"Persistence diagram of the core over Z/{p}.")
