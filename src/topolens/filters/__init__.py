@@ -38,9 +38,18 @@ from ._klein import (
     three_circle_filters,
 )
 from ._patches import LOG_EPS, LUMINANCE_WEIGHTS, high_contrast, image_patches
-from ._topology import circle_share, circle_similarity, filter_mapper, filter_persistence
+from ._topology import (
+    AUTO_FULL_LANDMARKS,
+    AUTO_MIN_QUANTILE,
+    circle_share,
+    circle_similarity,
+    filter_mapper,
+    filter_persistence,
+)
 
 __all__ = [
+    "AUTO_FULL_LANDMARKS",
+    "AUTO_MIN_QUANTILE",
     "LOG_EPS",
     "LUMINANCE_WEIGHTS",
     "METRICS",

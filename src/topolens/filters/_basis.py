@@ -186,7 +186,7 @@ def to_dct(x: Any, *, size: int | None = None) -> np.ndarray:
     return out[0] if single else out
 
 
-def normalize_filters(x: Any, method: Literal["dnorm", "unit"] | None = "dnorm", *,
+def normalize_filters(x: Any, normalize: Literal["dnorm", "unit"] | None = "dnorm", *,
                       size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean-centre each row and divide it by its D-norm (``"dnorm"``) or Euclidean norm (``"unit"``).
 
@@ -194,7 +194,7 @@ def normalize_filters(x: Any, method: Literal["dnorm", "unit"] | None = "dnorm",
     ----------
     x : array-like
         ``(n, size * size)`` or ``(n, size, size)`` patches or filters (rows are the points).
-    method : {"dnorm", "unit"} or None
+    normalize : {"dnorm", "unit"} or None
         None returns a float64 copy of ``x`` (flattened) with norms of ones.
 
     Returns
@@ -207,11 +207,11 @@ def normalize_filters(x: Any, method: Literal["dnorm", "unit"] | None = "dnorm",
         such rows (and count them) or to refuse.
     """
     rows, s, _ = _patch_rows(x, "filters", size)
-    if method is None:
+    if normalize is None:
         return rows.copy(), np.ones(len(rows))
-    method = check_choice(method, "normalize", NORMALIZATIONS)
+    normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
     centred = rows - rows.mean(axis=1, keepdims=True)
-    norms = dnorm(centred, size=s) if method == "dnorm" else np.linalg.norm(centred, axis=1)
+    norms = dnorm(centred, size=s) if normalize == "dnorm" else np.linalg.norm(centred, axis=1)
     norms = np.atleast_1d(norms)
     zero = _constant_rows(rows, norms)
     norms = np.where(zero, 0.0, norms)
