@@ -110,3 +110,95 @@ def test_analyze_adds_the_filter_section_unless_told_not_to(tmp_path, weights, c
     assert "Topology of the convolution filters (conv1)" in html and "Persistence diagram of the core" in html
     assert main([*common, "--no-filters", "--out", str(tmp_path / "without")]) == 0
     assert "Topology of the convolution filters" not in (tmp_path / "without" / "report.html").read_text()
+
+
+RESNETISH = '''
+import torch
+from torch import nn
+
+
+class ResNetish(nn.Module):
+    """torchvision-style stem: 7x7 conv1 without bias, BatchNorm, max-pool; then a 3x3 block."""
+
+    def __init__(self, width=4):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+        self.fc = nn.Linear(width, 10)
+
+    def forward(self, x):
+        x = self.layer1(self.maxpool(torch.relu(self.bn1(self.conv1(x)))))
+        return self.fc(x.mean((2, 3)))
+'''
+
+
+def test_models_from_other_packages_and_training_checkpoints(tmp_path, monkeypatch, capsys):
+    (tmp_path / "r2_resnetish.py").write_text(RESNETISH)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from r2_resnetish import ResNetish
+
+    out = tmp_path / "r"
+    assert main(["-q", "filters", "--model", "r2_resnetish:ResNetish", "--out", str(out), *FAST]) == 0
+    d = _numbers(out)
+    assert d["filters"]["kernel_size"] == 7 and d["filters"]["n_filters"] == 4 * 3  # conv1: 4 out x 3 RGB slices
+    assert "initial weights" in d["provenance"]["weights"]
+    # checkpoints as a training loop saves them, and an nn.Sequential's state dict (layer "0")
+    paths = []
+    for epoch in range(2):
+        torch.manual_seed(epoch)
+        m = ResNetish()
+        opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        m(torch.randn(2, 3, 16, 16)).sum().backward()
+        opt.step()
+        paths.append(tmp_path / f"epoch{epoch}.pt")
+        torch.save({"epoch": epoch, "model_state_dict": m.state_dict(), "optimizer_state_dict": opt.state_dict(),
+                    "loss": 0.5}, paths[-1])
+    assert main(["-q", "filters", "--checkpoints", *map(str, paths), "--k", "5", "--out", str(tmp_path / "c"),
+                 *FAST]) == 0
+    d = _numbers(tmp_path / "c")
+    assert d["filters"]["n_filters"] == 2 * 12 and d["filters"]["counts"][0]["layer"] == "conv1"
+    text = capsys.readouterr().out
+    assert "Z/2: dominant bars (b0, b1) = (" in text
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(1, 5, 3), torch.nn.ReLU()).state_dict(), tmp_path / "s.pt")
+    assert main(["-q", "filters", "--checkpoints", str(tmp_path / "s.pt"), "--out", str(tmp_path / "s"), *FAST]) == 0
+    assert _numbers(tmp_path / "s")["filters"]["counts"][0]["layer"] == "0"
+
+
+def test_image_files_users_have_and_the_report_matches_the_numbers(tmp_path):
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    ramp = np.add.outer(np.arange(40), 2 * np.arange(40)).astype(np.uint8)
+    Image.fromarray(np.dstack([ramp, ramp.T, ramp])).save(folder / "a.jpg", quality=90)  # JPEG, RGB
+    Image.fromarray(np.dstack([ramp, ramp, ramp, np.full_like(ramp, 200)])).save(folder / "b.png")  # RGBA
+    Image.fromarray(rng.integers(0, 65535, size=(30, 30)).astype(np.uint16)).save(folder / "c.png")  # 16-bit
+    out = tmp_path / "o"
+    assert main(["-q", "filters", "--images", str(folder), "--n-per-image", "200", "--max-dim", "1",
+                 "--landmarks", "40", "--out", str(out)]) == 0
+    d = _numbers(out)
+    assert d["provenance"]["images read"] == "3" and d["provenance"]["patches sampled"] == "600"
+    html = (out / "filters.html").read_text()
+    import re
+
+    assert not re.search(r"(src|href)\s*=\s*[\"']?https?://", html)  # self-contained: nothing fetched
+    assert f"{d['circle_share']:.3f}" in html and f"{d['circle_share_core']:.3f}" in html
+    for field in ("Z/2", "Z/3"):
+        b = d["persistence"][field]["dominant_betti"]
+        assert "(" + ", ".join(map(str, b)) + ")" in html
+    assert f"X(k={d['params']['k']}, p={d['params']['p']:g})" in html
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda t: (t / "trunc.pt").write_bytes(b"PK\x03\x04" + bytes(60)) and t / "trunc.pt", "not a readable PyTorch"),
+    (lambda t: Image.fromarray(np.zeros((2, 2), np.uint8)).save(t / "tiny" / "a.png") or t / "tiny",
+     "2x2 pixels, smaller than a 3x3 patch"),
+])
+def test_more_bad_inputs_are_one_line(tmp_path, make, match, capsys):
+    (tmp_path / "tiny").mkdir()
+    path = make(tmp_path)
+    flag = "--checkpoints" if path.suffix == ".pt" else "--images"
+    assert main(["-q", "filters", flag, str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err, err

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import InvalidInputError
-from ._args import add_model_args, at_least
+from ._args import _float, add_model_args, at_least
 from ._loaders import load_array, load_model, parse_model_kwargs
 from ._output import OutputFolder
 
@@ -38,10 +38,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 def _fraction_open(text: str) -> float:
     """A number in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], found {text!r}") from None
+    value = _float(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must lie in (0, 1], found {value}")
     return value
@@ -255,8 +252,12 @@ def cmd_filters(args: argparse.Namespace) -> int:
     print(f"{len(run.filters)} {run.kind} ({run.filters.kernel_size}x{run.filters.kernel_size}), "
           f"{len(run.core)} in the density core; {run.circle_share:.1%} within cosine "
           f"{run.params['circle_cos']:g} of the primary circle")
+    dominant = run.dominant_betti()
     for p, d in (run.diagrams or {}).items():
-        print(f"Z/{p}: {d.describe()}")
+        b = dominant[p]
+        names = ", ".join(f"b{k}" for k in range(len(b["betti"])))
+        print(f"Z/{p}: dominant bars ({names}) = ({', '.join(map(str, b['betti']))}) at connection scale "
+              f"{b['scale']:.3g}; {d.describe()}")
     for note in run.notes:
         print(f"note: {note}")
     print(f"report written to {Path(html_path).resolve()}; numbers in {Path(json_path).resolve()}")
