@@ -663,7 +663,6 @@ class FilterRun:
             out["mapper"] = self.mapper.graph_.summary()
         return out
 
-
     def dominant_betti(self) -> dict[int, dict[str, Any]]:
         """Per coefficient field: the Betti numbers of the dominant bars and the scale that decides them.
 
@@ -779,8 +778,12 @@ def _filter_topology(run_points: np.ndarray, core: np.ndarray, *, max_dim: int, 
 
 
 def _filter_mapper(fs: Any, run_points: np.ndarray, core: np.ndarray, similarity: np.ndarray, *, seed: int,
-                   notes: list[str], cos: float) -> tuple[Any, Any, dict[str, Any] | None]:
-    """The Mapper of the core (PCA lens), node statistics and the explorer payload with thumbnails."""
+                   notes: list[str], cos: float, eps: float | None = None) -> tuple[Any, Any, dict[str, Any] | None]:
+    """The Mapper of the core (PCA lens), node statistics and the explorer payload with thumbnails.
+
+    ``eps`` (DBSCAN's radius): the core's connection scale when persistence was computed, so that
+    the graph is connected where the filters are (Mapper's default, a quantile of the
+    ``min_samples``-neighbour distances, broke a sampled circle into 26 pieces)."""
     from .exceptions import InvalidInputError
     from .filters._topology import filter_mapper
     from .mapper import node_statistics
@@ -792,7 +795,9 @@ def _filter_mapper(fs: Any, run_points: np.ndarray, core: np.ndarray, similarity
                      "(each cover set needs a few filters to cluster).")
         return None, None, None
     try:
-        m = filter_mapper(run_points[core], lens="pca2", n_intervals=6, overlap=0.35, seed=seed, min_samples=3)
+        extra = {} if eps is None or not eps > 0 else {"eps": float(eps)}
+        m = filter_mapper(run_points[core], lens="pca2", n_intervals=6, overlap=0.35, seed=seed, min_samples=3,
+                          **extra)
     except InvalidInputError as exc:
         notes.append(f"No Mapper graph: {exc}")
         return None, None, None
@@ -879,7 +884,10 @@ def filter_analysis(source: Any, *, layer: Any = None, k: int = 15, p: float = 0
     share_core = float(np.mean(sim[core] >= FILTER_CIRCLE_COS))
     m = stats = payload = None
     if mapper:
-        m, stats, payload = _filter_mapper(fs, pts, core, sim, seed=seed, notes=notes, cos=FILTER_CIRCLE_COS)
+        h0 = None if diagrams is None else next(iter(diagrams.values())).lifetimes(0)
+        eps = float(h0.max()) if h0 is not None and len(h0) else None
+        m, stats, payload = _filter_mapper(fs, pts, core, sim, seed=seed, notes=notes, cos=FILTER_CIRCLE_COS,
+                                           eps=eps)
     thr = None if diagrams is None else next(iter(diagrams.values())).metadata.get("threshold")
     params = {"k": k, "p": p, "n_landmarks": n_landmarks, "max_dim": max_dim, "seed": seed,
               "threshold": thr, "n_filters": n, "n_dropped_constant": int(fs.n_dropped),

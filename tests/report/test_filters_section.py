@@ -39,6 +39,9 @@ def test_circle_filters_give_one_dominant_loop_and_a_full_circle_share(circle_ru
         life = np.r_[np.sort(run.diagrams[p].lifetimes(1))[::-1], 0.0]
         assert life[0] > 0.5 and life[0] > 5 * life[1]  # one dominant H1 bar over both fields
     json.dumps(run.to_dict())  # the CLI writes it
+    # the Mapper of the circle core is one piece (its DBSCAN radius is the core's connection scale;
+    # the default quantile radius broke a sampled circle into many components)
+    assert run.mapper is not None and run.mapper.graph_.betti_numbers()[0] == 1
 
 
 def test_section_holds_its_parts(circle_run):

@@ -561,7 +561,10 @@ def add_filters_section(report: Report, run: Any, *, title: str = "Topology of t
     if run.mapper is not None:
         s = run.mapper.graph_.summary()
         blocks.append(Text(f"Mapper of the core (lens: its two principal components): {s['n_nodes']} nodes, "
-                           f"{s['n_edges']} edges, {s['b0']} component(s), {s['b1']} cycle(s). Pie slices: "
+                           f"{s['n_edges']} edges, {s['b0']} component(s), {s['b1']} cycle(s) (with a 2-D lens "
+                           "the cells of the cover overlap in fours, so the graph has small triangles even "
+                           "where the filters have no loop: read its shape, and count loops in the "
+                           "persistence above). Pie slices: "
                            f"filters near the primary circle (cosine >= {cos:g}) or off it; click a node for "
                            "its filters."))
         if explorer and run.payload is not None:
