@@ -170,3 +170,21 @@ def test_rerunning_mapper_with_other_layers_leaves_no_stale_graph(tmp_path, caps
     assert main([*args, "--activations", str(tmp_path / "second.npy")]) == 0
     names = sorted(p.name for p in (out / "graphs").iterdir())
     assert names == ["second.graphml", "second.json", "second_nodes.csv"]
+
+
+def test_a_failed_run_into_a_new_folder_leaves_no_folder(tmp_path):
+    out = tmp_path / "new" / "deeper"
+    with pytest.raises(RuntimeError), OutputFolder(out, command="test"):
+        raise RuntimeError("the run failed before writing anything")
+    assert not (tmp_path / "new").exists()
+    # a folder that existed is kept (with its manifest), and one the failed run wrote into is kept
+    old = tmp_path / "old"
+    old.mkdir()
+    with pytest.raises(RuntimeError), OutputFolder(old, command="test"):
+        raise RuntimeError("failed")
+    assert old.is_dir()
+    out = tmp_path / "partial"
+    with pytest.raises(RuntimeError), OutputFolder(out, command="test"):
+        (out / "half.txt").write_text("x")
+        raise RuntimeError("failed")
+    assert (out / "half.txt").is_file() and (out / MANIFEST).is_file()

@@ -150,6 +150,7 @@ class OutputFolder:
         self._protect = [Path(p).resolve() for p in protect if p]
         self._owned: set[str] = set()
         self._before: dict[str, tuple[int, int, int]] = {}
+        self._created: list[Path] = []  # folders this run made (deepest first), removed if it fails empty
 
     def _read_manifest(self) -> dict[str, Any] | None:
         manifest = self.path / MANIFEST
@@ -163,7 +164,9 @@ class OutputFolder:
 
     def prepare(self) -> OutputFolder:
         """Create and probe the folder; refuse one holding files topolens did not write."""
+        missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
         check_folder(self.path, self.flag)
+        self._created = missing
         manifest = self._read_manifest()
         if manifest is None:
             some = _some_files(self.path)
@@ -227,10 +230,23 @@ class OutputFolder:
                 removed.append(rel)
             owned = written | {rel for rel in self._owned - set(removed) if rel in after}
         else:
+            if not after and self._created:
+                self._remove_created()  # a failed run into a new folder leaves no empty folder behind
+                return removed
             owned = written | (self._owned & set(after))
         foreign = set(after) - owned - set(removed)
         self._write_manifest("done" if ok else "failed", sorted(owned), sorted(foreign), after)
         return removed
+
+    def _remove_created(self) -> None:
+        """Delete the manifest and the folders this run created, as long as they are empty."""
+        with contextlib.suppress(OSError):
+            (self.path / MANIFEST).unlink()
+        for folder in self._created:
+            try:
+                folder.rmdir()  # only succeeds when empty
+            except OSError:
+                break
 
     def _remove(self, rel: str) -> bool:
         """Delete one owned file (not a link, nothing outside the folder) and emptied folders."""
