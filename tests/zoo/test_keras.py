@@ -354,3 +354,11 @@ def test_config_path_and_bad_config(tmp_path):
         keras_model({"layers": layers})
     with pytest.raises(TopolensError):
         load_keras_weights(torch.nn.Sequential(), tmp_path / "config.json")
+
+
+def test_huge_config_refused_before_allocating():
+    from topolens.exceptions import MemoryBudgetError
+
+    layers = [{"layer_name": "Dense", "units": 1 << 20}, {"layer_name": "Dense", "units": 1 << 20}]
+    with pytest.raises(MemoryBudgetError, match="parameters"):
+        keras_sequential(layers, [4])
