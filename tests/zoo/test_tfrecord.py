@@ -392,6 +392,8 @@ def test_read_pgdl_shards(tmp_path):
     np.testing.assert_array_equal(gy, y)
     gx, _ = tfr.read_pgdl_shards(str(a))
     np.testing.assert_array_equal(gx, x[:4])
+    gx, _ = tfr.read_pgdl_shards(p for p in (a, b))
+    np.testing.assert_array_equal(gx, x)
 
 
 def test_read_pgdl_shards_errors(tmp_path):
@@ -422,3 +424,5 @@ def test_read_pgdl_shards_errors(tmp_path):
         tfr.read_pgdl_shards([tmp_path / "missing.tfrecord"])
     with pytest.raises(InvalidInputError, match="non-empty list"):
         tfr.read_pgdl_shards([])
+    with pytest.raises(InvalidInputError, match="non-empty list"):
+        tfr.read_pgdl_shards(b"s.tfrecord")  # type: ignore[arg-type]

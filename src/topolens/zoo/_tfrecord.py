@@ -24,7 +24,7 @@ naming the file, the record index and its byte offset where they are known.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -629,7 +629,7 @@ def read_pgdl_shards(
 
     Parameters
     ----------
-    paths : path or sequence of paths
+    paths : path or iterable of paths
         The shards, read in the given order (sort ``shard_*.tfrecord`` first).
     verify : bool, default True
         Check every record's CRCs.
@@ -655,7 +655,9 @@ def read_pgdl_shards(
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    if not isinstance(paths, Sequence) or len(paths) == 0:
+    elif isinstance(paths, Iterable) and not isinstance(paths, (bytes, Sequence)):
+        paths = list(paths)  # a generator such as Path.glob(...)
+    if not isinstance(paths, Sequence) or isinstance(paths, bytes) or len(paths) == 0:
         raise InvalidInputError(
             f"read_pgdl_shards needs a non-empty list of shard paths, got {paths!r}; pass e.g. "
             "sorted(Path('dataset_1/train').glob('shard_*.tfrecord'))."
