@@ -14,6 +14,7 @@ architectures and the training loop, :mod:`~topolens.zoo.store` the folder forma
 """
 
 from .grid import DATASETS, HYPERPARAMETERS, MAX_CONFIGS, Grid, ModelConfig, load_grid
+from .pgdl import PGDLTask, load_pgdl_task
 from .store import ModelRecord, Zoo, read_record, train_zoo
 from .train import (
     ZooData,
@@ -33,6 +34,7 @@ __all__ = [
     "Grid",
     "ModelConfig",
     "ModelRecord",
+    "PGDLTask",
     "Zoo",
     "ZooData",
     "build_model",
@@ -40,6 +42,7 @@ __all__ = [
     "estimate_model_memory",
     "evaluate_model",
     "load_grid",
+    "load_pgdl_task",
     "load_zoo_data",
     "read_record",
     "train_model",
