@@ -74,6 +74,18 @@ def _check_filter_memory(n: int, size: int, memory_limit: int | Literal["auto"] 
                  hint="ask for fewer filters (a coarser grid of angles)")
 
 
+def circle_angles(n: int) -> np.ndarray:
+    """``theta1 = 2 pi k / n``, ``k = 0 .. n - 1``: the angles of :func:`circle_filters`."""
+    return _TWO_PI * np.arange(n) / n
+
+
+def grid_angles(n_theta1: int, n_theta2: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flattened grid ``(pi k / n_theta1, 2 pi l / n_theta2)`` of :func:`klein_filters`, row
+    ``k * n_theta2 + l`` (the fundamental domain ``[0, pi) x [0, 2 pi)`` covered once)."""
+    t1, t2 = np.meshgrid(np.pi * np.arange(n_theta1) / n_theta1, circle_angles(n_theta2), indexing="ij")
+    return t1.ravel(), t2.ravel()
+
+
 def _grid_count(counts: tuple[int, ...], size: int, memory_limit: int | Literal["auto"] | None) -> None:
     """The memory check of a grid of angles before the grid is built."""
     _check_filter_memory(math.prod(counts), size, memory_limit)
@@ -152,8 +164,7 @@ def klein_filters(n_theta1: int, n_theta2: int, size: int = 3, *, normalize: Nor
     n2 = check_int(n_theta2, "n_theta2", minimum=1)
     size = check_int(size, "size", minimum=2)
     _grid_count((n1, n2), size, memory_limit)
-    t1, t2 = np.meshgrid(np.pi * np.arange(n1) / n1, _TWO_PI * np.arange(n2) / n2, indexing="ij")
-    t1, t2 = t1.ravel(), t2.ravel()
+    t1, t2 = grid_angles(n1, n2)
     out = klein_filter(t1, t2, size, normalize=normalize, memory_limit=None)
     return (out, (t1, t2)) if return_angles else out
 
@@ -168,7 +179,7 @@ def circle_filters(n: int, size: int = 3, *, normalize: Normalize = None, return
     n = check_int(n, "n", minimum=1)
     size = check_int(size, "size", minimum=2)
     _grid_count((n,), size, memory_limit)
-    t1 = _TWO_PI * np.arange(n) / n
+    t1 = circle_angles(n)
     out = klein_filter(t1, np.pi / 2, size, normalize=normalize, memory_limit=None)
     return (out, t1) if return_angles else out
 
@@ -189,9 +200,9 @@ def three_circle_filters(n_primary: int, n_secondary: int, size: int = 3, *, nor
     n_s = check_int(n_secondary, "n_secondary", minimum=1)
     size = check_int(size, "size", minimum=2)
     _grid_count((n_p + 2 * n_s,), size, memory_limit)
-    sec = _TWO_PI * np.arange(n_s) / n_s
+    sec = circle_angles(n_s)
     sec = sec[np.abs(np.cos(sec)) > 1e-9]
-    t1 = np.r_[_TWO_PI * np.arange(n_p) / n_p, np.zeros(len(sec)), np.full(len(sec), np.pi / 2)]
+    t1 = np.r_[circle_angles(n_p), np.zeros(len(sec)), np.full(len(sec), np.pi / 2)]
     t2 = np.r_[np.full(n_p, np.pi / 2), sec, sec]
     out = klein_filter(t1, t2, size, normalize=normalize, memory_limit=None)
     return (out, (t1, t2)) if return_angles else out

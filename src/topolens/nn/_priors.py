@@ -43,7 +43,7 @@ import torch
 from .._validation import _check_real_dtype, _to_numpy, check_choice, check_int
 from ..exceptions import InvalidInputError, NonFiniteError, ShapeError, TopolensWarning
 from ..filters._basis import normalize_filters
-from ..filters._klein import klein_canonical, klein_filter
+from ..filters._klein import circle_angles, grid_angles, klein_canonical, klein_filter
 from ..homology.memory import check_memory
 
 __all__ = ["CIRCLE_TAU", "KLEIN_TAU", "circle_kernels", "circle_mask", "klein_grid", "klein_kernels",
@@ -227,7 +227,7 @@ def circle_kernels(out_channels: int, in_channels: int = 1, kernel_size: Any = 3
     out_c = check_int(out_channels, "out_channels", minimum=1)
     in_c = check_int(in_channels, "in_channels", minimum=1)
     k = check_kernel_size(kernel_size)
-    t1 = _TWO_PI * np.arange(out_c) / out_c
+    t1 = circle_angles(out_c)
     t2 = np.full(out_c, math.pi / 2)
     w = _bank(t1, t2, in_c, k, _check_normalize(normalize), dtype, device)
     return _with_angles(w, t1, t2, return_angles)
@@ -249,8 +249,7 @@ def klein_kernels(out_channels: int, in_channels: int = 1, kernel_size: Any = 3,
     k = check_kernel_size(kernel_size)
     normalize = _check_normalize(normalize)
     n1, n2 = _check_grid(grid, out_c)
-    t1, t2 = np.meshgrid(math.pi * np.arange(n1) / n1, _TWO_PI * np.arange(n2) / n2, indexing="ij")
-    t1, t2 = t1.ravel(), t2.ravel()
+    t1, t2 = grid_angles(n1, n2)
     w = _bank(t1, t2, in_c, k, normalize, dtype, device)
     return _with_angles(w, t1, t2, return_angles)
 

@@ -39,6 +39,7 @@ from torch import nn
 
 from .._validation import check_int
 from ..exceptions import InvalidInputError, ShapeError
+from ..filters._klein import circle_angles, grid_angles
 from . import _priors as P
 
 __all__ = ["CircleConv2d", "CircleLocalConv2d", "KleinConv2d", "KleinLocalConv2d"]
@@ -382,8 +383,8 @@ class CircleLocalConv2d(_LocalConv2d):
                  dilation: Any = 1, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         args = _conv_args(in_channels, out_channels, kernel_size, stride, padding, dilation, bias)
         n_in, n_out = args["in_channels"], args["out_channels"]
-        a = (P._TWO_PI * np.arange(n_in) / n_in) if in_theta is None else P._angle_vector(in_theta, "in_theta")
-        b = (P._TWO_PI * np.arange(n_out) / n_out) if out_theta is None else P._angle_vector(out_theta, "out_theta")
+        a = circle_angles(n_in) if in_theta is None else P._angle_vector(in_theta, "in_theta")
+        b = circle_angles(n_out) if out_theta is None else P._angle_vector(out_theta, "out_theta")
         _check_length(a, n_in, "in_theta", "in_channels")
         _check_length(b, n_out, "out_theta", "out_channels")
         mask = P.circle_mask(a, b, tau)
@@ -450,9 +451,7 @@ class KleinLocalConv2d(_LocalConv2d):
 
     @staticmethod
     def _default_angles(n: int) -> tuple[np.ndarray, np.ndarray]:
-        n1, n2 = P.klein_grid(n)
-        t1, t2 = np.meshgrid(math.pi * np.arange(n1) / n1, P._TWO_PI * np.arange(n2) / n2, indexing="ij")
-        return t1.ravel(), t2.ravel()
+        return grid_angles(*P.klein_grid(n))
 
     @classmethod
     def after(cls, prior_layer: nn.Module, out_channels: int, kernel_size: Any = 3, tau: float = P.KLEIN_TAU,
