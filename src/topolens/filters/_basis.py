@@ -156,6 +156,13 @@ def dct_basis(size: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return basis, lam
 
 
+def _dct_coords(rows: np.ndarray, size: int) -> np.ndarray:
+    """The scaled DCT coefficients ``sqrt(lambda_i) <x - mean(x), e_i>`` of validated float64 rows:
+    a linear map under which Euclidean distance is the D-distance of the mean-centred rows."""
+    basis, lam = dct_basis(size)
+    return ((rows - rows.mean(axis=1, keepdims=True)) @ basis.T) * np.sqrt(lam)
+
+
 def to_dct(x: Any, *, size: int | None = None) -> np.ndarray:
     """DCT coordinates of patches: mean-centred, D-normalised, on the unit sphere ``S^(size^2 - 2)``.
 
@@ -170,9 +177,7 @@ def to_dct(x: Any, *, size: int | None = None) -> np.ndarray:
         with :func:`topolens.filters.high_contrast` first, or drop the constant rows.
     """
     rows, s, single = _patch_rows(x, "patches", size)
-    basis, lam = dct_basis(s)
-    coef = (rows - rows.mean(axis=1, keepdims=True)) @ basis.T
-    scaled = coef * np.sqrt(lam)
+    scaled = _dct_coords(rows, s)
     norms = np.linalg.norm(scaled, axis=1)
     bad = _constant_rows(rows, norms)
     if bad.any():

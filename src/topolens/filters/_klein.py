@@ -32,7 +32,7 @@ import numpy as np
 from .._validation import _check_real_dtype, _to_numpy, check_int
 from ..exceptions import InvalidInputError, ShapeError
 from ..homology.memory import check_memory
-from ._basis import _patch_rows, dct_basis, normalize_filters
+from ._basis import _dct_coords, _patch_rows, normalize_filters
 
 __all__ = ["KleinCoordinates", "circle_filters", "klein_canonical", "klein_coordinates", "klein_filter",
            "klein_filters", "three_circle_filters"]
@@ -231,10 +231,7 @@ def _embed(rows: np.ndarray, size: int, normalize: str) -> np.ndarray:
     """Unit vectors whose Euclidean distance is the chosen normalisation's distance: DCT coordinates
     for ``"dnorm"`` (D-distance), the centred unit rows for ``"unit"``. Constant rows: zero."""
     y, _ = normalize_filters(rows, normalize, size=size)
-    if normalize == "unit":
-        return y
-    basis, lam = dct_basis(size)
-    return (y @ basis.T) * np.sqrt(lam)
+    return y if normalize == "unit" else _dct_coords(y, size)
 
 
 def _monomial_embedding(size: int, normalize: str) -> np.ndarray:
@@ -242,11 +239,9 @@ def _monomial_embedding(size: int, normalize: str) -> np.ndarray:
     integrals of ``x, y, x^2, xy, y^2, 1``. The embedding is linear, so the embedded model filter
     at ``(theta1, theta2)`` is its coefficient vector times this matrix."""
     moments = _pixel_moments(size).T                      # (6, size^2)
-    centred = moments - moments.mean(axis=1, keepdims=True)
     if normalize == "unit":
-        return centred
-    basis, lam = dct_basis(size)
-    return (centred @ basis.T) * np.sqrt(lam)
+        return moments - moments.mean(axis=1, keepdims=True)
+    return _dct_coords(moments, size)
 
 
 def _profile_terms(t1: np.ndarray, p: np.ndarray, gram: np.ndarray) -> tuple[np.ndarray, ...]:

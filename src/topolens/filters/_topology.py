@@ -25,7 +25,7 @@ from .._validation import _to_numpy, check_choice, check_int, check_points
 from ..exceptions import InvalidInputError
 from ..homology.memory import check_memory
 from ..homology.rips import distance_quantile, rips_persistence
-from ._basis import _patch_rows, dct_basis
+from ._basis import _dct_coords, _patch_rows
 from ._density import maxmin_landmarks
 from ._extract import FilterSet
 from ._klein import _embed, circle_filters, klein_filter
@@ -59,8 +59,7 @@ def _metric_coordinates(x: np.ndarray, metric: str) -> np.ndarray:
         return x
     if metric == "dnorm":  # D-distance of the mean-centred rows = Euclidean distance of these
         rows, size, _ = _patch_rows(x, "filters", None)
-        basis, lam = dct_basis(size)
-        return ((rows - rows.mean(axis=1, keepdims=True)) @ basis.T) * np.sqrt(lam)
+        return _dct_coords(rows, size)
     norms = np.linalg.norm(x, axis=1)
     if (norms == 0).any():
         raise InvalidInputError(f"{int((norms == 0).sum())} filter(s) are zero vectors, which have no cosine "
