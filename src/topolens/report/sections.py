@@ -252,6 +252,19 @@ def add_gap_prediction_section(report: Report, result: Any, table: Any, *,
     return report.add_section(title, blocks, intro=intro, how_to_read=HOW_TO_READ["generalization"])
 
 
+def _explorer_frame(report: Report, explorer_html: str, height: int, title: str) -> RawHTML:
+    """An explorer page in a sandboxed iframe (why ``allow-same-origin``: see :func:`add_mapper_section`);
+    the report then allows inline scripts."""
+    import html as _html
+
+    report.allow_scripts = True
+    return RawHTML(
+        f'<iframe class="tl-mapper" title="{_html.escape(title, quote=True)}" sandbox="allow-scripts allow-same-origin" '
+        f'srcdoc="{_html.escape(explorer_html, quote=True)}" style="height:{int(height)}px"></iframe>',
+        css=(".tl-mapper { width: 100%; border: 1px solid #d0d4da; border-radius: 6px; }\n"
+             "@media print { .tl-mapper { break-inside: avoid; } }"))
+
+
 def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
                        explorer_html: str | None = None, title: str = "Mapper of activations",
                        height: int = 720) -> Section:
@@ -278,8 +291,6 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
     script by hash, nothing else), and every text of the payload is escaped; the sandbox still
     forbids forms, pop-ups and navigating the report.
     """
-    import html as _html
-
     layer = layer if layer is not None else list(run.graphs)[-1]
     rows = []
     for name, g in run.graphs.items():
@@ -313,13 +324,7 @@ def add_mapper_section(report: Report, run: Any, *, layer: str | None = None,
     blocks.append(Table(node_rows, caption=f"Largest nodes of {layer} (size: number of inputs; "
                                            + "; ".join(explained) + ")"))
     if explorer_html is not None:
-        report.allow_scripts = True
-        blocks.append(RawHTML(
-            f'<iframe class="tl-mapper" title="Mapper explorer" sandbox="allow-scripts allow-same-origin" '
-            f'srcdoc="{_html.escape(explorer_html, quote=True)}" style="height:{int(height)}px">'
-            "</iframe>",
-            css=(".tl-mapper { width: 100%; border: 1px solid #d0d4da; border-radius: 6px; }\n"
-                 "@media print { .tl-mapper { break-inside: avoid; } }")))
+        blocks.append(_explorer_frame(report, explorer_html, height, "Mapper explorer"))
     params = g.params
     eps = params.get("eps")
     eps_text = f"{float(eps):.4g}" if isinstance(eps, (int, float, np.number)) else "chosen per cover set"
@@ -481,18 +486,6 @@ def _filter_persistence_rows(run: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _explorer_frame(report: Report, explorer_html: str, height: int) -> RawHTML:
-    """The explorer in a sandboxed iframe, as :func:`add_mapper_section` embeds it (see its notes)."""
-    import html as _html
-
-    report.allow_scripts = True
-    return RawHTML(
-        f'<iframe class="tl-mapper" title="Mapper explorer of the filters" sandbox="allow-scripts allow-same-origin" '
-        f'srcdoc="{_html.escape(explorer_html, quote=True)}" style="height:{int(height)}px"></iframe>',
-        css=(".tl-mapper { width: 100%; border: 1px solid #d0d4da; border-radius: 6px; }\n"
-             "@media print { .tl-mapper { break-inside: avoid; } }"))
-
-
 def add_filters_section(report: Report, run: Any, *, title: str = "Topology of the convolution filters",
                         explorer: bool = True, height: int = 640, n_thumbnails: int = 30) -> Section:
     """Add the filter-space section: persistence over Z/2 and Z/3, the Klein bottle, the circle share,
@@ -571,6 +564,6 @@ def add_filters_section(report: Report, run: Any, *, title: str = "Topology of t
             from ..viz.mapper_html import render_explorer
 
             blocks.append(_explorer_frame(report, render_explorer(run.payload, title="Mapper of the filters"),
-                                          height))
+                                          height, "Mapper explorer of the filters"))
     return report.add_section(title, blocks, intro=intro, how_to_read=HOW_TO_READ["filters"],
                               seconds=run.seconds)
