@@ -25,7 +25,7 @@ from typing import Any
 
 from ..exceptions import InvalidInputError
 from ._args import _float, add_model_args, at_least
-from ._loaders import load_array, load_model, parse_model_kwargs
+from ._loaders import load_array, load_model, parse_model_kwargs, protected_inputs
 from ._output import OutputFolder
 
 __all__ = ["IMAGE_SUFFIXES", "add_filters_parser", "cmd_filters", "read_image_folder_patches"]
@@ -227,10 +227,6 @@ def _default_layer(source: Any, kind: str) -> list[str] | None:
     return [name]
 
 
-def _protected(args: argparse.Namespace) -> list[Any]:
-    return [args.weights, args.images, *(args.checkpoints or [])]
-
-
 def cmd_filters(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text
     from ..pipeline import filter_analysis
@@ -238,7 +234,7 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
     kind = _check_sources(args)
     out = Path(args.out)
-    with OutputFolder(out, command="filters", protect=_protected(args)):
+    with OutputFolder(out, command="filters", protect=[*protected_inputs(args), *(args.checkpoints or [])]):
         source, names, prov = _source(args, kind)
         layer = args.layer or _default_layer(source, kind)
         run = filter_analysis(source, layer=layer, k=args.k, p=args.p, n_landmarks=args.landmarks,
