@@ -675,8 +675,7 @@ class FilterRun:
         """
         out: dict[int, dict[str, Any]] = {}
         for p, d in (self.diagrams or {}).items():
-            h0 = d.lifetimes(0)
-            eps = float(h0.max()) if len(h0) else 0.0
+            eps = _connection_scale(d)
             thr = d.metadata.get("threshold")
             betti = [len(d.essential(0))]
             for k in d.dims[1:]:
@@ -686,6 +685,12 @@ class FilterRun:
                 betti.append(int((life > eps).sum()) + len(d.essential(k)))
             out[p] = {"betti": betti, "scale": eps}
         return out
+
+
+def _connection_scale(d: Any) -> float:
+    """The longest finite H0 bar: the scale at which the Rips complex of the points connects (0 if none)."""
+    h0 = d.lifetimes(0)
+    return float(h0.max()) if len(h0) else 0.0
 
 
 def _json_float(v: Any) -> float | None:
@@ -884,8 +889,7 @@ def filter_analysis(source: Any, *, layer: Any = None, k: int = 15, p: float = 0
     share_core = float(np.mean(sim[core] >= FILTER_CIRCLE_COS))
     m = stats = payload = None
     if mapper:
-        h0 = None if diagrams is None else next(iter(diagrams.values())).lifetimes(0)
-        eps = float(h0.max()) if h0 is not None and len(h0) else None
+        eps = None if diagrams is None else _connection_scale(next(iter(diagrams.values()))) or None
         m, stats, payload = _filter_mapper(fs, pts, core, sim, seed=seed, notes=notes, cos=FILTER_CIRCLE_COS,
                                            eps=eps)
     thr = None if diagrams is None else next(iter(diagrams.values())).metadata.get("threshold")
