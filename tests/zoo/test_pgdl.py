@@ -61,12 +61,18 @@ def oracle_predict(layers, weights, x_nhwc):
     return logits.argmax(1)
 
 
-def make_task(root, task="task9", layout="public", id_style="plain", onehot=False, seed=0):
-    """Write a PGDL task; return {id: (layers, final weights, initial weights)} and the data."""
+def make_task(root, task="task9", layout="public", id_style="plain", onehot=False, seed=0, archs=None,
+              sizes=(24, 17)):
+    """Write a PGDL task; return {id: (layers, final weights, initial weights)} and the data.
+
+    ``archs`` (default :data:`ARCHS`) maps a model id to its Keras layers; ``sizes`` are the
+    numbers of train and test examples (each split is written as two shards).
+    """
+    archs = ARCHS if archs is None else archs
     rng = np.random.default_rng(seed)
     base = root / "input_data" / task if layout == "public" else root / task
     data = {}
-    for split, n in (("train", 24), ("test", 17)):
+    for split, n in zip(("train", "test"), sizes):
         x = rng.normal(size=(n, *INPUT)).astype(np.float32)
         y = rng.integers(0, 3, n).astype(np.int32)
         folder = base / "dataset_1" / split
@@ -76,7 +82,7 @@ def make_task(root, task="task9", layout="public", id_style="plain", onehot=Fals
         write_shard(folder / "shard_1.tfrecord", x[10:], ys[10:])
         data[split] = (x, y)
     specs, truth = {}, {}
-    for i, (mid, layers) in enumerate(ARCHS.items()):
+    for i, (mid, layers) in enumerate(archs.items()):
         folder = base / f"model_{mid}"
         folder.mkdir(parents=True)
         (folder / "config.json").write_text(json.dumps({"model_config": layers, "input_shape": INPUT}))

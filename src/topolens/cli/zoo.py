@@ -3,6 +3,7 @@
 ::
 
     topolens zoo train GRID --out ZOO [--data ROOT] [--jobs N]
+    topolens zoo import-pgdl ROOT --task task1_v4 --out ZOO [--models ID ...] [--no-verify]
     topolens zoo features ZOO [--n-inputs 2000 --n-neurons 3000 --resamples 20 ...]
     topolens zoo predict ZOO [feature options] [--json scores.json]
     topolens zoo report ZOO [feature options] [--out DIR]
@@ -84,6 +85,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_pgdl(args: argparse.Namespace) -> int:
+    from ..zoo import import_pgdl
+
+    # --out is checked (not a file, not inside ROOT, writable) by import_pgdl before it writes
+    zoo = import_pgdl(args.root, args.task, args.out, models=args.models, progress=not args.quiet,
+                      verify=not args.no_verify)
+    done = getattr(zoo, "last_import", {})
+    g = zoo.gaps()
+    print(f"{len(zoo)} models of PGDL {args.task} in {Path(args.out).resolve()} "
+          f"({done.get('imported', 0)} imported, {done.get('skipped', 0)} already there); "
+          f"gap min {g.min():.4f}, mean {g.mean():.4f}, max {g.max():.4f}")
+    return 0
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text
 
@@ -124,10 +139,10 @@ def _write_zoo_report(args: argparse.Namespace) -> Path:
     table = _table(args)
     result = predict_gap(table, n_repeats=args.repeats, seed=args.cv_seed)
     zoo = Zoo.load(args.zoo)
-    rep = Report(f"Model zoo: {zoo.grid.name}", subtitle="Generalization-gap prediction from "
+    rep = Report(f"Model zoo: {zoo.name}", subtitle="Generalization-gap prediction from "
                  "activation topology (Ballester et al., 2024)")
     rep.add_section("Zoo", [KeyValue({"folder": str(Path(args.zoo).resolve()), "models": len(zoo),
-                                      "dataset": zoo.grid.dataset,
+                                      "dataset": zoo.dataset,
                                       "varying hyperparameters": ", ".join(table.hyperparameters)},
                                      caption="Zoo")])
     add_gap_prediction_section(rep, result, table)
@@ -150,13 +165,26 @@ def add_zoo_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=n_jobs, default=1, help="worker processes (-1: all cores)")
     p.set_defaults(func=cmd_train)
 
+    p = zsub.add_parser("import-pgdl", parents=[common], help="convert a PGDL task into a zoo (resumable)",
+                        description="Import the models (final and initial weights), hyperparameters, "
+                        "accuracies and data of a PGDL task (public-data or starting-kit layout) into a "
+                        "zoo folder, so that 'zoo features / predict / report' run on it. Models already "
+                        "imported are skipped; ROOT is only read.")
+    p.add_argument("root", help="PGDL folder (holding input_data/ and reference_data/, or the task folders)")
+    p.add_argument("--task", required=True, help="task name, e.g. task1_v4")
+    p.add_argument("--out", required=True, help="zoo folder")
+    p.add_argument("--models", nargs="+", help="model ids to import (default: all), e.g. 6 model_7")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the TFRecord CRC checks and the up-front build of every model")
+    p.set_defaults(func=cmd_import_pgdl)
+
     for name, func, help_ in (
         ("features", cmd_features, "compute (or reuse cached) per-model features; write features.csv"),
         ("predict", cmd_predict, "score gap predictors: R^2 (5x2 CV), Kendall tau, CMI, 5x2cv t-tests"),
         ("report", cmd_report, "HTML report: predicted vs true gap, per-feature correlations"),
     ):
         p = zsub.add_parser(name, parents=[common], help=help_, description=help_ + ".")
-        p.add_argument("zoo", help="zoo folder made by 'topolens zoo train'")
+        p.add_argument("zoo", help="zoo folder made by 'topolens zoo train' or 'zoo import-pgdl'")
         _feature_args(p)
         if name != "features":
             p.add_argument("--repeats", type=at_least(1), default=5, help="repeats of 2-fold CV (default: 5)")

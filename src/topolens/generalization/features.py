@@ -36,17 +36,28 @@ import torch.nn as nn
 
 from .._io import atomic_path, atomic_write_text
 from .._parallel import run_jobs
-from .._validation import check_int
-from ..exceptions import ConstantNeuronWarning, CorruptRecordError, InvalidInputError, TopolensError
+from .._validation import check_choice, check_int
+from ..exceptions import (
+    ConstantNeuronWarning,
+    CorruptRecordError,
+    InvalidInputError,
+    NonFiniteError,
+    TopolensError,
+)
 from .baselines import BASELINE_NAMES, baseline_measures
 
 __all__ = [
     "PAPER_PARAMS",
+    "PRESETS",
     "FeatureParams",
     "FeatureTable",
+    "ImportanceSample",
+    "feature_layers",
     "hidden_layers",
+    "importance_sample_activations",
     "model_features",
     "topological_features",
+    "weighted_layers",
     "zoo_features",
 ]
 
@@ -54,6 +65,23 @@ logger = logging.getLogger(__name__)
 
 #: Bump when the meaning of a cached feature changes (invalidates every cache).
 FEATURES_VERSION = 1
+
+#: Names accepted by :meth:`FeatureParams.preset`.
+PRESETS = ("topolens", "ballester2024")
+
+#: Fields added after the first cache layout, with the default that keeps the old behaviour;
+#: a field at this default is left out of :attr:`FeatureParams.key`, so older caches stay valid.
+_KEYLESS_DEFAULTS = {"layer_selection": "relu", "constant": "drop", "summaries": "topolens"}
+
+#: The statistics of the paper's best set, per homology dimension, in the authors' order.
+_PAPER_STATS = ("birth_std", "death_std", "birth_mean", "death_mean")
+
+#: Element-wise activations a weighted layer's output is read after (Keras fuses these into
+#: Conv2D / Dense, so a Keras layer's output is the activation's output).
+_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Softplus,
+                nn.SiLU, nn.ReLU6, nn.Hardtanh, nn.Mish)
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d,
+             nn.BatchNorm3d)
 
 
 @dataclass(frozen=True)
@@ -71,8 +99,11 @@ class FeatureParams:
     max_dim : int
         Largest homology dimension (the paper: 1, i.e. H0 and H1).
     layers : tuple of str, optional
-        Layers whose outputs are the neurons; default: every ``nn.ReLU`` module.
-    neuron_sampling : {"uniform", "max_activation"}
+        Layers whose outputs are the neurons; default: chosen by ``layer_selection``.
+    neuron_sampling : {"uniform", "max_activation", "importance"}
+        ``"importance"``: the authors' scheme over the whole network
+        (:func:`topolens.topology.importance_probabilities`), computed in a streaming pass
+        (:func:`importance_sample_activations`).
     top_k, n_poly : int
         Passed to :func:`topolens.vectorize.summary_vector`.
     data_seed : int
@@ -83,6 +114,16 @@ class FeatureParams:
         Training examples used for the output-margin baseline.
     margin_quantile : float
         Quantile of the margins (PGDL: the 10th percentile).
+    layer_selection : {"relu", "weighted"}
+        ``"relu"``: every ``nn.ReLU`` (:func:`hidden_layers`); ``"weighted"``: every layer with
+        weights, logits included (:func:`weighted_layers`).
+    constant : {"drop", "zero", "raise"}
+        Constant neurons: dropped, or kept with correlation 0 (dissimilarity 1, the authors'
+        ``nan_to_num``), or an error.
+    summaries : {"topolens", "ballester2024"}
+        ``"ballester2024"`` adds the squares of the births' and deaths' means and standard
+        deviations (squared per resample, then averaged, as the authors do), so the table
+        holds the paper's best set and its 4-number H1 set (:meth:`feature_sets`).
     """
 
     n_inputs: int = 2000
@@ -97,6 +138,9 @@ class FeatureParams:
     seed: int = 0
     margin_inputs: int = 2000
     margin_quantile: float = 0.1
+    layer_selection: str = "relu"
+    constant: str = "drop"
+    summaries: str = "topolens"
 
     def __post_init__(self) -> None:
         for name, lo in (("n_inputs", 3), ("n_neurons", 2), ("n_resamples", 1), ("max_dim", 0),
@@ -107,6 +151,37 @@ class FeatureParams:
             object.__setattr__(self, "layers", tuple(str(x) for x in self.layers))
         if not 0.0 <= float(self.margin_quantile) <= 1.0:
             raise InvalidInputError(f"margin_quantile must lie in [0, 1], found {self.margin_quantile}.")
+        check_choice(self.neuron_sampling, "neuron_sampling", ("uniform", "max_activation", "importance"))
+        check_choice(self.layer_selection, "layer_selection", ("relu", "weighted"))
+        check_choice(self.constant, "constant", ("drop", "zero", "raise"))
+        check_choice(self.summaries, "summaries", PRESETS)
+        if self.summaries == "ballester2024" and self.max_dim < 1:
+            raise InvalidInputError("summaries='ballester2024' needs H0 and H1: use max_dim >= 1.")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> FeatureParams:
+        """Named parameter sets; ``overrides`` replace single fields.
+
+        ``"topolens"``: today's defaults (the paper's scale on the ``nn.ReLU`` outputs,
+        uniform neuron samples, constant neurons dropped).
+
+        ``"ballester2024"``: Ballester et al. (Neurocomputing 2024) as their published code
+        runs it: the neurons are the outputs of every layer with trainable weights (Keras
+        ``len(layer.get_weights()) > 0``: Conv2D feature maps at every position, Dense
+        including the logits, BatchNormalization), flattened, all layers together;
+        "a sample of 3000 neuron activations and a sample of 2000 samples from the
+        training dataset", "20 persistence diagrams" per model, H0 and H1 (the authors'
+        README); neurons drawn by importance (:func:`topolens.topology.importance_probabilities`);
+        an undefined correlation counted as 0; the best set "original and squared standard
+        deviations and average births and deaths, dimensions 0 and 1" and the H1 set
+        "standard deviations and average births and deaths, dimension 1" (their
+        ``features_to_compare``), infinite bars dropped.
+        """
+        check_choice(name, "preset", PRESETS)
+        base = cls() if name == "topolens" else cls(
+            n_inputs=2000, n_neurons=3000, n_resamples=20, max_dim=1, layer_selection="weighted",
+            neuron_sampling="importance", constant="zero", summaries="ballester2024")
+        return dataclasses.replace(base, **overrides) if overrides else base
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -116,14 +191,37 @@ class FeatureParams:
     @property
     def key(self) -> str:
         """Cache key: a hash of the parameters and :data:`FEATURES_VERSION`."""
-        blob = json.dumps({"v": FEATURES_VERSION, **self.to_dict()}, sort_keys=True)
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in _KEYLESS_DEFAULTS or v != _KEYLESS_DEFAULTS[k]}
+        blob = json.dumps({"v": FEATURES_VERSION, **d}, sort_keys=True)
         return "f-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def feature_names(self) -> list[str]:
         from ..vectorize import summary_feature_names
 
-        return ["topo_" + n for n in summary_feature_names(tuple(range(self.max_dim + 1)),
-                                                           self.top_k, self.n_poly)]
+        names = ["topo_" + n for n in summary_feature_names(tuple(range(self.max_dim + 1)),
+                                                            self.top_k, self.n_poly)]
+        if self.summaries == "ballester2024":
+            names += [f"topo_H{k}_{s}_sq" for k in (0, 1) for s in _PAPER_STATS]
+        return names
+
+    def feature_sets(self) -> dict[str, list[str]]:
+        """Named column sets of the topological features.
+
+        ``"topolens"``: topolens' summaries (every column without ``summaries="ballester2024"``);
+        with it also ``"paper_best"`` (for H0 then H1: std and mean of births and deaths, then
+        their squares; 16 columns, the authors' order) and ``"paper_h1"`` (std and mean of
+        births and deaths in H1).
+        """
+        from ..vectorize import summary_feature_names
+
+        sets = {"topolens": ["topo_" + n for n in summary_feature_names(
+            tuple(range(self.max_dim + 1)), self.top_k, self.n_poly)]}
+        if self.summaries == "ballester2024":
+            sets["paper_best"] = [f"topo_H{k}_{s}{sq}" for k in (0, 1) for sq in ("", "_sq")
+                                  for s in _PAPER_STATS]
+            sets["paper_h1"] = [f"topo_H1_{s}" for s in _PAPER_STATS]
+        return sets
 
 
 PAPER_PARAMS = FeatureParams()
@@ -137,6 +235,45 @@ def hidden_layers(model: nn.Module) -> list[str]:
             f"{type(model).__name__} has no nn.ReLU modules; pass the layers to use, e.g. "
             "FeatureParams(layers=('fc1', 'fc2')) (see topolens.activations.list_layers).")
     return names
+
+
+def weighted_layers(model: nn.Module) -> list[str]:
+    """The layers whose outputs are Ballester et al.'s neurons: every layer with weights.
+
+    Every ``nn.Linear`` (the logits included), ``nn.Conv1d/2d/3d`` and ``nn.BatchNorm1d/2d/3d``
+    with trainable parameters, in forward (registration) order. Keras fuses an activation into
+    Conv2D and Dense, so their Keras output is after the activation: when the next leaf module
+    after a Linear or Conv layer is an element-wise activation (``nn.ReLU`` etc.), that
+    activation's name is returned instead. A BatchNorm's output is taken as it is (Keras'
+    BatchNormalization has no activation inside). A model converted by
+    :func:`topolens.zoo._keras.keras_sequential` (it has ``keras_layers``) is read exactly: its
+    weighted Keras layers, each with its ``<layer>__act`` child when there is one.
+    """
+    named = dict(model.named_modules())
+    keras = getattr(model, "keras_layers", None)
+    if keras is not None:
+        names = [f"{n}__act" if f"{n}__act" in named else n for n, _ in keras]
+    else:
+        leaves = [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
+        names = []
+        for i, (n, m) in enumerate(leaves):
+            if not isinstance(m, _WEIGHTED) or not any(p.requires_grad for p in m.parameters()):
+                continue
+            nxt = leaves[i + 1][1] if i + 1 < len(leaves) else None
+            fuse = not isinstance(m, nn.modules.batchnorm._BatchNorm) and isinstance(nxt, _ACTIVATIONS)
+            names.append(leaves[i + 1][0] if fuse else n)
+    if not names:
+        raise InvalidInputError(
+            f"{type(model).__name__} has no Linear, Conv or BatchNorm layers with weights; pass the "
+            "layers to use, e.g. FeatureParams(layers=('fc1', 'fc2')) (see topolens.activations.list_layers).")
+    return names
+
+
+def feature_layers(model: nn.Module, params: FeatureParams) -> list[str]:
+    """The layers ``params`` reads the neurons of (``params.layers``, else by ``layer_selection``)."""
+    if params.layers is not None:
+        return list(params.layers)
+    return weighted_layers(model) if params.layer_selection == "weighted" else hidden_layers(model)
 
 
 def topological_features(model: nn.Module, x: Any, params: FeatureParams = PAPER_PARAMS, *,
@@ -160,28 +297,201 @@ def topological_features(model: nn.Module, x: Any, params: FeatureParams = PAPER
     from ..topology import activation_persistence
     from ..vectorize import summary_vector
 
-    layers = list(params.layers) if params.layers is not None else hidden_layers(model)
-    acts = record_activations(model, x[: params.n_inputs], layers, batch_size=500, device=device)
+    layers = feature_layers(model, params)
+    x = x[: params.n_inputs]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConstantNeuronWarning)
-        res = activation_persistence(
-            acts, layers=layers, group="all", n_neurons=params.n_neurons,
-            n_resamples=params.n_resamples, neuron_sampling=params.neuron_sampling,  # type: ignore[arg-type]
-            max_dim=params.max_dim, seed=params.seed, device=device)
+        if params.neuron_sampling == "importance":
+            diagrams = _importance_diagrams(model, x, layers, params, device)
+        else:
+            _check_recording(model, x, layers)
+            acts = record_activations(model, x, layers, batch_size=500, device=device)
+            res = activation_persistence(
+                acts, layers=layers, group="all", n_neurons=params.n_neurons,
+                n_resamples=params.n_resamples, neuron_sampling=params.neuron_sampling,  # type: ignore[arg-type]
+                max_dim=params.max_dim, seed=params.seed, device=device,
+                constant=params.constant)  # type: ignore[arg-type]
+            diagrams = next(iter(res.diagrams.values()))  # one group: all layers together
     for w in caught:  # dead ReLUs are common in a zoo: log them, do not flood the terminal
         if issubclass(w.category, ConstantNeuronWarning):
             logger.debug("%s", w.message)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     dims = tuple(range(params.max_dim + 1))
-    vectors = [summary_vector(d, dims, params.top_k, n_poly=params.n_poly)[1]
-               for d in next(iter(res.diagrams.values()))]  # one group: all layers together
+    vectors = []
+    for d in diagrams:
+        names, v = summary_vector(d, dims, params.top_k, n_poly=params.n_poly)
+        if params.summaries == "ballester2024":  # squared per resample, then averaged
+            at = {n: i for i, n in enumerate(names)}
+            v = np.concatenate([v, [v[at[f"H{k}_{s}"]] ** 2 for k in (0, 1) for s in _PAPER_STATS]])
+        vectors.append(v)
     return params.feature_names(), np.mean(vectors, axis=0)
+
+
+@dataclass(frozen=True, eq=False)
+class ImportanceSample:
+    """Result of :func:`importance_sample_activations`.
+
+    Attributes
+    ----------
+    activations : float32 array of shape (n_inputs, n_union)
+        The activations of every neuron drawn by some resample (the union, in network order).
+    neurons : int array of shape (n_union,)
+        Their indices among all the network's neurons (the chosen layers flattened, concatenated).
+    columns : list of int arrays
+        Per resample, its neurons as columns of ``activations`` (sorted).
+    counts : int array of shape (n_neurons_total,)
+        :func:`topolens.topology.argmax_counts` over the whole network.
+    probabilities : float array of shape (n_neurons_total,)
+        :func:`topolens.topology.importance_probabilities` of ``counts``.
+    """
+
+    activations: np.ndarray
+    neurons: np.ndarray
+    columns: list[np.ndarray]
+    counts: np.ndarray
+    probabilities: np.ndarray
+
+
+def _batches(x: torch.Tensor, n_total: int, dev: torch.device) -> Any:
+    """Batches of ``x`` whose ``(batch, n_total)`` float32 outputs (x3 for copies) fit the budget."""
+    from ..homology.memory import check_memory, memory_budget
+
+    budget = memory_budget("auto") or 2**34
+    bs = int(max(1, min(500, budget // max(1, 12 * n_total))))
+    check_memory(12 * bs * n_total, "auto", what=f"one input's {n_total} neurons",
+                 hint="Use fewer layers (FeatureParams.layers)")
+    for i in range(0, len(x), bs):
+        yield i, x[i: i + bs].to(dev)
+
+
+def importance_sample_activations(model: nn.Module, x: Any, layers: list[str], n_neurons: int,
+                                  n_resamples: int, *, seed: int = 0,
+                                  device: Any = None) -> ImportanceSample:
+    """Draw neurons over the whole network by importance (Ballester et al.'s code), streaming.
+
+    Pass 1 runs the inputs in batches and keeps, per input, only the neuron with the largest
+    ``|activation|`` (first one on ties, layers in order), so the importance counts of a
+    network with hundreds of thousands of neurons need one batch in memory, not the
+    ``(n_inputs, n_neurons)`` matrix. ``n_resamples`` sets of ``n_neurons`` neurons are then
+    drawn without replacement (:func:`topolens.topology.sample_by_importance`, generator seeded
+    by ``seed``), and pass 2 records only the union of the drawn neurons.
+    """
+    from ..homology.memory import check_memory
+    from ..topology import importance_probabilities, sample_by_importance
+
+    if device is not None:
+        model = model.to(device)
+    dev = next(iter(model.parameters()), torch.empty(0)).device
+    x = torch.as_tensor(x, dtype=torch.float32)
+    widths = _probe_widths(model, x.to(dev), layers)
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    n_total = int(offsets[-1])
+    best = np.full(len(x), -1.0)
+    arg = np.zeros(len(x), dtype=np.int64)
+    for i, xb in _batches(x, n_total, dev):
+        for off, blk in zip(offsets[:-1], _layer_outputs(model, layers, xb)):
+            mag = np.abs(blk)
+            j = mag.argmax(axis=1)
+            v = mag[np.arange(len(j)), j].astype(np.float64)
+            better = v > best[i: i + len(j)]  # strict: an earlier layer wins a tie
+            best[i: i + len(j)][better] = v[better]
+            arg[i: i + len(j)][better] = j[better] + off
+    counts = np.bincount(arg, minlength=n_total).astype(np.int64)
+    probs = importance_probabilities(counts)
+    rng = np.random.default_rng([seed, 3])
+    picks = [sample_by_importance(probs, n_neurons, rng) for _ in range(n_resamples)]
+    union = np.unique(np.concatenate(picks))
+    check_memory(4 * len(x) * union.size, "auto", what=f"the {len(x)} inputs x {union.size} sampled neurons",
+                 hint="Use fewer inputs (n_inputs), neurons (n_neurons) or resamples")
+    acts = np.empty((len(x), union.size), dtype=np.float32)
+    for i, xb in _batches(x, n_total, dev):
+        blocks = _layer_outputs(model, layers, xb)
+        for li, blk in enumerate(blocks):
+            lo, hi = np.searchsorted(union, [offsets[li], offsets[li + 1]])
+            if hi > lo:
+                acts[i: i + len(blk), lo:hi] = blk[:, union[lo:hi] - offsets[li]]
+    return ImportanceSample(acts, union, [np.searchsorted(union, p) for p in picks], counts, probs)
+
+
+def _importance_diagrams(model: nn.Module, x: Any, layers: list[str], params: FeatureParams,
+                         device: Any) -> list[Any]:
+    """One diagram set per resample of :func:`importance_sample_activations` (1 - |corr|)."""
+    from ..dissimilarity import _constant_mask, _warn_constant, pairwise_dissimilarity
+    from ..homology import rips_persistence
+
+    smp = importance_sample_activations(model, x, layers, params.n_neurons, params.n_resamples,
+                                        seed=params.seed, device=device)
+    out = []
+    for r, cols in enumerate(smp.columns):
+        a = smp.activations[:, cols]
+        const = _constant_mask(a)
+        if const.any() and params.constant == "raise":
+            raise InvalidInputError(f"{int(const.sum())} sampled neuron(s) of resample {r} are constant "
+                                    "on the inputs; use constant='zero' or 'drop'.")
+        if const.any() and params.constant == "drop":
+            _warn_constant(int(const.sum()), a.shape[1], "drop", context=f" (resample {r})")
+            a = a[:, ~const]
+        if a.shape[1] < 2:
+            raise InvalidInputError(f"resample {r} has {a.shape[1]} usable neuron(s); at least 2 are "
+                                    "needed. Use more inputs, neurons or constant='zero'.")
+        d = pairwise_dissimilarity(a, "abs_correlation", points="neurons", device=device, constant="zero")
+        out.append(rips_persistence(d, params.max_dim, metadata={
+            "dissimilarity": "abs_correlation", "points": "neurons", "resample": r,
+            "n_inputs": int(a.shape[0]), "n_neurons": int(a.shape[1]), "seed": params.seed}))
+    return out
+
+
+def _probe_widths(model: nn.Module, x: Any, layers: list[str]) -> list[int]:
+    """Neurons per layer, from one input."""
+    return [b.shape[1] for b in _layer_outputs(model, layers, x[:1])]
+
+
+def _check_recording(model: nn.Module, x: Any, layers: list[str]) -> None:
+    """Refuse, before recording, a full activation matrix that would not fit in memory."""
+    from ..homology.memory import check_memory
+
+    n = sum(_probe_widths(model, x, layers))
+    check_memory(8 * len(x) * n, "auto", what=f"the {len(x)} inputs x {n} neurons of {len(layers)} layer(s)",
+                 hint="Use neuron_sampling='importance' (streams the inputs and keeps only the "
+                      "sampled neurons), fewer inputs (n_inputs) or fewer layers")
+
+
+def _layer_outputs(model: nn.Module, layers: list[str], xb: torch.Tensor) -> list[np.ndarray]:
+    """The outputs of ``layers`` on one batch, each flattened to ``(batch, -1)`` float32 (C order)."""
+    named = dict(model.named_modules())
+    missing = [n for n in layers if n not in named]
+    if missing:
+        raise InvalidInputError(f"layer(s) {missing} not in {type(model).__name__}; "
+                                "see topolens.activations.list_layers(model).")
+    out: dict[str, np.ndarray] = {}
+
+    def hook(name: str) -> Any:
+        def f(_m: nn.Module, _i: Any, o: Any) -> None:
+            out[name] = o.detach().reshape(o.shape[0], -1).to("cpu", torch.float32).numpy()
+        return f
+
+    handles = [named[n].register_forward_hook(hook(n)) for n in layers]
+    try:
+        with torch.no_grad():
+            model(xb)
+    finally:
+        for h in handles:
+            h.remove()
+    blocks = [out[n] for n in layers]
+    for n, b in zip(layers, blocks):
+        if not np.isfinite(b).all():
+            raise NonFiniteError(f"layer {n!r} has NaN or infinite activations; check the model's weights.")
+    return blocks
 
 
 def model_features(record: Any, data: Any, params: FeatureParams = PAPER_PARAMS, *,
                    device: Any = None) -> dict[str, np.ndarray]:
     """Topological and baseline features of one zoo model (no cache).
+
+    The output margin is measured on the training data the model was trained on: a grid
+    model's own subset and labels (:func:`topolens.zoo.train.training_subset`, label noise
+    included), an imported model's (``record.config is None``) whole training split as stored.
 
     Returns a dict with ``topological`` and ``baselines`` (float64 arrays) and their
     ``*_names``.
@@ -192,7 +502,11 @@ def model_features(record: Any, data: Any, params: FeatureParams = PAPER_PARAMS,
     states = record.load_states()
     sample = fixed_input_sample(data.x_train, params)
     names, topo = topological_features(model, sample, params, device=device)
-    idx, y_used = training_subset(record.config, data.y_train.numpy())
+    if record.config is None:  # imported (PGDL): trained on the task's whole training split
+        y_all = data.y_train.numpy()
+        idx, y_used = np.arange(len(y_all)), y_all
+    else:
+        idx, y_used = training_subset(record.config, data.y_train.numpy())
     m = min(params.margin_inputs, len(idx))
     base = baseline_measures(model, states["initial"], data.x_train[torch.from_numpy(idx[:m])],
                              torch.from_numpy(y_used[:m]), quantile=params.margin_quantile,
@@ -258,13 +572,13 @@ def _read_cache(path: Path, record: Any) -> dict[str, np.ndarray] | None:
     return d
 
 
-def _features_job(record: Any, zoo_path: str, params: FeatureParams, dataset: str,
-                  root: str | None, n_test: int | None, worker: bool) -> str:
-    from ..zoo.train import load_zoo_data
+def _features_job(record: Any, zoo_path: str, params: FeatureParams, root: str | None,
+                  worker: bool) -> str:
+    from ..zoo.store import zoo_data
 
     if worker:
         torch.set_num_threads(1)
-    data = load_zoo_data(dataset, root, n_test)
+    data = zoo_data(zoo_path, root)  # cached per process, for trained and imported zoos alike
     try:
         feats = model_features(record, data, params)
     except TopolensError as exc:  # say which model failed; the others' caches are kept
@@ -304,7 +618,7 @@ def zoo_features(zoo: Any, params: FeatureParams = PAPER_PARAMS, *, n_jobs: int 
         zoo.data(root)  # fail early if the data set is missing
         root_s = None if root is None else str(root)
         run_jobs(_features_job,
-                 [(r, str(zoo.path), params, zoo.grid.dataset, root_s, zoo.grid.n_test) for r in todo],
+                 [(r, str(zoo.path), params, root_s) for r in todo],
                  n_jobs=n_jobs, desc="zoo features", unit="model", progress=progress)
     rows = []
     for r in zoo:

@@ -24,13 +24,18 @@ damaged file is reported up front.
 >>> task = load_pgdl_task("public_data", "task1_v4")             # doctest: +SKIP
 >>> x, y = task.train                                             # NCHW float32, int64 labels
 >>> task.models["model_6"](torch.from_numpy(x[:8]))               # doctest: +SKIP
+
+:func:`import_pgdl` converts a task into the zoo store (:mod:`topolens.zoo.store`), so that
+``topolens zoo features / predict / report`` run on it as on a trained zoo.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,16 +45,20 @@ import numpy as np
 from torch import nn
 
 from ..exceptions import (
+    ConfigError,
     CorruptRecordError,
     DataNotFoundError,
     InvalidInputError,
     MemoryBudgetError,
     ShapeError,
+    TopolensWarning,
 )
 from ._keras import keras_model
 from ._tfrecord import read_pgdl_shards
 
-__all__ = ["MAX_DATA_BYTES", "PGDLModels", "PGDLTask", "load_pgdl_task"]
+__all__ = ["MAX_DATA_BYTES", "PGDLModels", "PGDLTask", "import_pgdl", "load_pgdl_task"]
+
+logger = logging.getLogger(__name__)
 
 #: shard bytes above which :func:`load_pgdl_task` refuses to read a split (peak memory is
 #: about three times the shard bytes: the records, the stacked array and its NCHW copy).
@@ -406,3 +415,182 @@ def load_pgdl_task(root: str | os.PathLike, task: str, *, models: Iterable[str] 
         metrics={mid: dict(specs[mid]["metrics"]) for mid in dirs},
         hparams={mid: dict(specs[mid].get("hparams", {})) for mid in dirs},
         model_dirs=dict(dirs))
+
+
+#: model_configs.json metric names that hold the gap itself (checked against train - test)
+_GAP_KEYS = ("gap", "gen_gap", "generalization_gap")
+
+
+def _imported_metrics(mid: str, m: Mapping[str, Any]) -> dict[str, float]:
+    """The record metrics of one model: accuracies, gap, and every other numeric metric."""
+    where = f"model_configs.json, model {mid!r}"
+    tr, te = float(m["train_acc"]), float(m["test_acc"])
+    for name, v in (("train_acc", tr), ("test_acc", te)):
+        if not 0.0 <= v <= 1.0:
+            raise CorruptRecordError(f"{where}: {name}={v} outside [0, 1]; PGDL accuracies are fractions.")
+    gap = tr - te
+    out = {"train_accuracy": tr, "test_accuracy": te, "gap": gap}
+    for k, v in m.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            logger.debug("%s: metric %r=%r is not a finite number; not kept", where, k, v)
+            continue
+        if k in _GAP_KEYS and abs(v - gap) > 1e-6 * max(1.0, abs(v)):
+            raise CorruptRecordError(f"{where}: {k}={v} but train_acc - test_acc = {gap}; the file is "
+                                     "inconsistent (re-download the task).")
+        out.setdefault(k, float(v))
+    return out
+
+
+def _architecture(model_dir: Path, model: nn.Module) -> dict[str, Any]:
+    """``{"kind": "keras", "model_config", "input_shape"}`` of ``config.json`` (Keras input shape
+    without batch axis; taken from the built model when config.json does not give it)."""
+    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    shape = cfg.get("input_shape")
+    if isinstance(shape, (list, tuple)) and shape and shape[0] is None:
+        shape = shape[1:]  # a leading batch axis
+    nchw = [int(n) for n in model.keras_input_shape]
+    if not isinstance(shape, (list, tuple)):
+        shape = nchw if len(nchw) == 1 else [*nchw[1:], nchw[0]]  # (C, H, W) -> Keras (H, W, C)
+    return {"kind": "keras", "model_config": cfg["model_config"], "input_shape": [int(n) for n in shape]}
+
+
+def _check_out(out: Path, task: PGDLTask) -> None:
+    """Refuse an --out that is a file, the PGDL root, inside the task folder, or another kind of zoo."""
+    from .store import _read_manifest
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"The zoo folder {out} is a file; give a new or existing zoo folder.")
+    res, root = out.resolve(), task.root.resolve()
+    task_dir = next(iter(task.model_dirs.values())).parent.resolve()
+    if res == root or res == task_dir or task_dir in res.parents:
+        raise ConfigError(f"--out {out} is the PGDL root or lies inside the task folder {task_dir}; "
+                          "give a folder outside the PGDL data (it is only read, never written).")
+    if (out / "zoo.json").exists():
+        grid, source = _read_manifest(out)
+        if grid is not None:
+            raise ConfigError(f"{out} holds a zoo trained from the grid {grid.name!r}; imported models cannot "
+                              "join it. Use another --out folder.")
+        if source.get("task") != task.task:
+            raise ConfigError(f"{out} holds the PGDL task {source.get('task')!r}, not {task.task!r}. "
+                              "Use another --out folder (one task per zoo).")
+
+
+def _zoo_ids(task: PGDLTask) -> dict[str, str]:
+    """PGDL id -> zoo model id (the model's folder name, e.g. ``model_6``), checked to be safe."""
+    from .store import check_model_id
+
+    out = {}
+    for mid in task.models:
+        zid = _folder_of(mid)
+        try:
+            out[mid] = check_model_id(zid)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"model_configs.json id {mid!r}: {exc}") from None
+        if mid not in task.initial_models:
+            raise DataNotFoundError(f"model {mid!r}: {str(task.model_dirs[mid] / 'weights_init.hdf5')!r} is "
+                                    "missing; importing needs the initial weights too (PGDL ships both files).")
+    return out
+
+
+def import_pgdl(root: str | os.PathLike, task: str, out: str | os.PathLike, *,
+                models: Iterable[str] | str | None = None, progress: bool = True, verify: bool = True,
+                max_data_bytes: int = MAX_DATA_BYTES) -> Any:
+    """Convert a PGDL task into the zoo store, so zoo features / predict / report run on it.
+
+    Each model becomes ``OUT/models/model_<id>/`` with ``weights.pt`` (``{"initial", "final"}``:
+    torch state dicts of the converted :class:`torch.nn.Sequential` from ``weights_init.hdf5``
+    and ``weights.hdf5``) and a ``"kind": "pgdl"`` record (the Keras architecture of
+    ``config.json``, the hyperparameters and metrics of ``model_configs.json``; ``gap`` is
+    ``train_acc - test_acc``). The task's data is stored once under ``OUT/data/``. The import is
+    resumable: a model whose valid record exists is skipped, and rerunning after a crash
+    imports only the rest. Nothing under ``root`` is written.
+
+    Parameters
+    ----------
+    root, task, models, max_data_bytes
+        As for :func:`load_pgdl_task`.
+    out : str or os.PathLike
+        The zoo folder (created if needed; an existing one must hold the same task).
+    progress : bool, default True
+        Show a tqdm progress bar over the models.
+    verify : bool, default True
+        Check the TFRecord CRCs and build every model once before importing (see
+        :func:`load_pgdl_task`).
+
+    Returns
+    -------
+    Zoo
+        The zoo as loaded (validated) after the import; its attribute ``last_import`` is
+        ``{"imported": n, "skipped": m}`` (models written now / already there).
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is a file, the PGDL root or inside the task folder, a zoo trained from a grid, a
+        zoo of another task, or holds other data.
+    DataNotFoundError
+        A model without ``weights_init.hdf5`` (and the errors of :func:`load_pgdl_task`).
+    CorruptRecordError
+        ``model_configs.json`` accuracies outside [0, 1] or a stored gap that differs from
+        ``train_acc - test_acc``.
+    InvalidInputError
+        A model id that is not a safe folder name.
+    """
+    from tqdm.auto import tqdm
+
+    from .store import (
+        FORMAT,
+        VERSION,
+        Zoo,
+        _now,
+        _remove_partial_files,
+        _write_imported_model,
+        read_record,
+        write_zoo_data,
+    )
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"The zoo folder {out} is a file; give a new or existing zoo folder.")
+    t = load_pgdl_task(root, task, models=models, verify=verify, max_data_bytes=max_data_bytes)
+    _check_out(out, t)
+    ids = _zoo_ids(t)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the zoo folder {out}: {exc.strerror or exc}.") from None
+    metrics = {mid: _imported_metrics(mid, t.metrics[mid]) for mid in t.models}
+    source = {"kind": "pgdl", "task": t.task, "layout": t.layout, "root": str(t.root.resolve())}
+    from .._io import atomic_write_text
+
+    atomic_write_text(out / "zoo.json", json.dumps({"format": FORMAT, "version": VERSION, "source": source,
+                                                    "updated": _now()}, indent=1))
+    for tmp in (out / "data").glob(".*.npy.*.tmp") if (out / "data").is_dir() else []:
+        tmp.unlink(missing_ok=True)  # left by a killed import (atomic_path's temporary files)
+    dataset = f"pgdl:{t.task}"
+    wrote = write_zoo_data(out, {"x_train": t.train[0], "y_train": t.train[1], "x_test": t.test[0],
+                                 "y_test": t.test[1]}, name=dataset)
+    logger.info("zoo %s: data of %s %s", out, dataset, "written" if wrote else "already stored")
+    hparams = t.hparam_values()
+    imported = skipped = 0
+    for mid in tqdm(list(t.models), desc="importing PGDL models", unit="model", disable=not progress):
+        folder = out / "models" / ids[mid]
+        _remove_partial_files(folder)
+        if (folder / "record.json").exists():
+            try:
+                if read_record(folder).source_id == mid:
+                    skipped += 1
+                    continue
+                warnings.warn(f"{folder} holds another model; reimporting {mid!r}", TopolensWarning, stacklevel=2)
+            except CorruptRecordError as exc:
+                warnings.warn(f"Reimporting a corrupt model: {exc}", TopolensWarning, stacklevel=2)
+        final, initial = t.models[mid], t.initial_models[mid]
+        _write_imported_model(folder, source_id=mid, architecture=_architecture(t.model_dirs[mid], final),
+                              hparams=hparams[mid], metrics=metrics[mid], dataset=dataset,
+                              initial=initial.state_dict(), final=final.state_dict(),
+                              source={"task": t.task, "folder": str(t.model_dirs[mid].resolve())})
+        imported += 1
+    logger.info("zoo %s: %d models imported, %d already there", out, imported, skipped)
+    zoo = Zoo.load(out)
+    zoo.last_import = {"imported": imported, "skipped": skipped}
+    return zoo
