@@ -144,3 +144,56 @@ def test_random_positions_match_the_cartesian_product():
     drawn = load_grid(d).configs()
     full = load_grid({"hyperparameters": d["hyperparameters"]}).configs()
     assert all(c in full for c in drawn) and drawn == sorted(drawn, key=full.index)
+
+
+def test_model_ids_of_configs_written_before_the_vgg_keys_are_unchanged():
+    # literal ids computed with the code before dense_layers / dense_width / stop_train_loss
+    assert ModelConfig().model_id == "m-6bbd67614544"
+    old_cnn = dict(architecture="cnn", depth=2, width=32, dropout=0.5, batch_norm=True,
+                   weight_decay=5e-4, batch_size=32, epochs=20, stop_train_accuracy=0.99,
+                   train_size=1000, seed=3)
+    assert ModelConfig(**old_cnn).model_id == "m-6e9ed46c07b8"
+    # a record written before (without the new keys) reads back with the same id
+    assert ModelConfig.from_dict(old_cnn).model_id == "m-6e9ed46c07b8"
+    # explicit defaults and dense keys an mlp/cnn does not use leave the id alone
+    assert ModelConfig(**old_cnn, dense_layers=1, dense_width=64,
+                       stop_train_loss=None).model_id == "m-6e9ed46c07b8"
+    assert ModelConfig(**old_cnn, dense_layers=2, dense_width=7).model_id == "m-6e9ed46c07b8"
+    # but they do change a vgg's id, and stop_train_loss changes every id
+    vgg = ModelConfig(architecture="vgg")
+    assert len({vgg.model_id, ModelConfig(architecture="vgg", dense_layers=2).model_id,
+                ModelConfig(architecture="vgg", dense_width=32).model_id,
+                ModelConfig(architecture="vgg", stop_train_loss=0.01).model_id}) == 4
+    assert ModelConfig(stop_train_loss=0.01).model_id != ModelConfig().model_id
+    assert ModelConfig.from_dict(vgg.to_dict()) == vgg
+
+
+def test_the_vgg_keys_in_a_grid():
+    g = load_grid({"hyperparameters": {"architecture": "vgg", "dense_layers": [0, 1, 2],
+                                       "dense_width": 64, "stop_train_loss": [None, 0.01],
+                                       "stop_train_accuracy": 1}})
+    configs = g.configs()
+    assert len(configs) == 6 and len({c.model_id for c in configs}) == 6
+    assert {(c.dense_layers, c.stop_train_loss) for c in configs} == {
+        (d, s) for d in (0, 1, 2) for s in (None, 0.01)}
+    assert all(isinstance(c.dense_layers, int) and c.stop_train_accuracy == 1.0 for c in configs)
+    assert ModelConfig(dense_layers=2.0, stop_train_loss=1).dense_layers == 2
+    assert isinstance(ModelConfig(stop_train_loss=1).stop_train_loss, float)
+
+
+@pytest.mark.parametrize("hp, match", [
+    ({"architecture": ["resnet"]}, r"'architecture'.*vgg"),
+    ({"dense_layers": [-1]}, r"'dense_layers'.*integer >= 0"),
+    ({"dense_layers": [1.5]}, r"'dense_layers'.*integer"),
+    ({"dense_layers": [True]}, r"'dense_layers'"),
+    ({"dense_width": [0]}, r"'dense_width'.*integer >= 1"),
+    ({"dense_width": [None]}, r"'dense_width'"),
+    ({"stop_train_loss": [0]}, r"'stop_train_loss'.*\(0.0, inf\)"),
+    ({"stop_train_loss": [-0.01]}, r"'stop_train_loss'"),
+    ({"stop_train_loss": [float("nan")]}, r"'stop_train_loss'"),
+    ({"stop_train_loss": [float("inf")]}, r"'stop_train_loss'"),
+    ({"stop_train_loss": ["0.01"]}, r"'stop_train_loss'.*number"),
+])
+def test_bad_values_of_the_vgg_keys_name_the_key(hp, match):
+    with pytest.raises(ConfigError, match=match):
+        load_grid({"hyperparameters": hp})

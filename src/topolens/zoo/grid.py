@@ -20,24 +20,40 @@ Hyperparameters (PGDL style; every model's config holds all of them):
 ================  =========  ==========  ===================================================
 name              type       default     meaning
 ================  =========  ==========  ===================================================
-architecture      str        ``mlp``     ``mlp`` or ``cnn`` (see :mod:`topolens.zoo.train`)
-depth             int >= 1   2           hidden layers (mlp) or conv blocks (cnn)
-width             int >= 1   128         hidden units (mlp) or channels per conv (cnn)
-dropout           [0, 1)     0.0         dropout after every hidden layer
-batch_norm        bool       false       batch normalisation after every hidden layer
+architecture      str        ``mlp``     ``mlp``, ``cnn`` or ``vgg`` (see :mod:`topolens.zoo.train`)
+depth             int >= 1   2           hidden layers (mlp) or conv blocks (cnn, vgg)
+width             int >= 1   128         hidden units (mlp), channels per conv (cnn), or the
+                                         channels of the first conv block (vgg: block i has
+                                         ``width * 2**(i-1)``)
+dense_layers      int >= 0   1           vgg only: hidden dense layers after the conv blocks
+dense_width       int >= 1   64          vgg only: units of each of those dense layers
+dropout           [0, 1)     0.0         dropout after every hidden layer (vgg: after every
+                                         dense layer; cnn: before its dense layer)
+batch_norm        bool       false       batch normalisation after every hidden layer (cnn,
+                                         vgg: after every conv, before its ReLU)
 weight_decay      >= 0       0.0         L2 penalty of the optimiser
 learning_rate     > 0        0.01
 momentum          [0, 1)     0.9         SGD only
 optimizer         str        ``sgd``     ``sgd`` or ``adam``
 batch_size        int >= 1   64
-epochs            int >= 1   10          epochs (the maximum with ``stop_train_accuracy``)
-stop_train_accuracy (0, 1]   none        stop once an epoch's training accuracy reaches it
+epochs            int >= 1   10          epochs (the cap with a stopping criterion)
+stop_train_accuracy (0, 1]   none        stop once the training accuracy reaches it
+stop_train_loss   > 0        none        stop once the training cross-entropy is <= it
 train_size        int >= 1   all         training images (a seeded random subset)
 label_noise       [0, 1]     0.0         fraction of training labels replaced at random
 seed              int >= 0   0           initialisation, shuffling, subset and noise
 ================  =========  ==========  ===================================================
 
+The two stopping criteria are either-or (training stops when one is met) and are evaluated
+in eval mode on the whole training subset; see :func:`topolens.zoo.train.train_model`.
+``dense_layers`` and ``dense_width`` do not change an ``mlp`` or ``cnn`` network.
+
 An unknown key raises :class:`~topolens.exceptions.ConfigError` naming the known ones.
+
+:attr:`ModelConfig.model_id` hashes the config without the hyperparameters added after
+the first zoo format (``dense_layers``, ``dense_width``, ``stop_train_loss``) while they hold
+their defaults, and without ``dense_layers`` / ``dense_width`` for the architectures they do
+not affect, so zoos trained before they existed keep their model ids.
 """
 
 from __future__ import annotations
@@ -85,6 +101,8 @@ class ModelConfig:
     architecture: str = "mlp"
     depth: int = 2
     width: int = 128
+    dense_layers: int = 1
+    dense_width: int = 64
     dropout: float = 0.0
     batch_norm: bool = False
     weight_decay: float = 0.0
@@ -94,6 +112,7 @@ class ModelConfig:
     batch_size: int = 64
     epochs: int = 10
     stop_train_accuracy: float | None = None
+    stop_train_loss: float | None = None
     train_size: int | None = None
     label_noise: float = 0.0
     seed: int = 0
@@ -117,15 +136,30 @@ class ModelConfig:
 
     @property
     def model_id(self) -> str:
-        """Stable identifier ``m-<12 hex digits>`` from the config's canonical JSON."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable identifier ``m-<12 hex digits>`` from the config's canonical JSON.
+
+        The hyperparameters of :data:`_ADDED` are left out while at their defaults, and the
+        dense-layer ones for ``mlp`` / ``cnn`` (which do not use them): a config written
+        before they existed keeps its id, and configs that build the same network share one.
+        """
+        d = self.to_dict()
+        for name, default in _ADDED.items():
+            if d[name] == default or (name in _VGG_ONLY and self.architecture != "vgg"):
+                del d[name]
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return "m-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 HYPERPARAMETERS: tuple[str, ...] = tuple(f.name for f in fields(ModelConfig))
 
-_CHOICES = {"architecture": ("mlp", "cnn"), "optimizer": ("sgd", "adam")}
-_INT = {"depth": 1, "width": 1, "batch_size": 1, "epochs": 1, "train_size": 1, "seed": 0}
+#: hyperparameters added after zoo format 1, with their defaults (left out of model ids)
+_ADDED: dict[str, Any] = {"dense_layers": 1, "dense_width": 64, "stop_train_loss": None}
+_VGG_ONLY = ("dense_layers", "dense_width")
+_OPTIONAL = ("train_size", "stop_train_accuracy", "stop_train_loss")  # None allowed
+
+_CHOICES = {"architecture": ("mlp", "cnn", "vgg"), "optimizer": ("sgd", "adam")}
+_INT = {"depth": 1, "width": 1, "dense_layers": 0, "dense_width": 1, "batch_size": 1, "epochs": 1,
+        "train_size": 1, "seed": 0}
 _SEED_MAX = 2**64 - 1  # torch.manual_seed's largest seed
 _FLOAT = {  # name: (low, high, high inclusive)
     "dropout": (0.0, 1.0, False),
@@ -134,7 +168,9 @@ _FLOAT = {  # name: (low, high, high inclusive)
     "momentum": (0.0, 1.0, False),
     "label_noise": (0.0, 1.0, True),
     "stop_train_accuracy": (0.0, 1.0, True),
+    "stop_train_loss": (0.0, np.inf, False),
 }
+_STRICT_LOW = ("learning_rate", "stop_train_accuracy", "stop_train_loss")
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -149,7 +185,7 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"Hyperparameter 'batch_norm' must be true or false, found {value!r}.")
         return bool(value)
     if name in _INT:
-        if value is None and name == "train_size":
+        if value is None and name in _OPTIONAL:
             return None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -159,13 +195,13 @@ def _coerce(name: str, value: Any) -> Any:
         if name == "seed" and value > _SEED_MAX:
             raise ConfigError(f"Hyperparameter 'seed' must be at most 2**64 - 1, found {value!r}.")
         return int(value)
-    if value is None and name == "stop_train_accuracy":
+    if value is None and name in _OPTIONAL:
         return None
     low, high, high_incl = _FLOAT[name]
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigError(f"Hyperparameter {name!r} must be a number, found {value!r}.")
     v = float(value)
-    strict_low = name in ("learning_rate", "stop_train_accuracy")
+    strict_low = name in _STRICT_LOW
     ok = (v > low if strict_low else v >= low) and (v <= high if high_incl else v < high)
     if not ok:
         interval = f"{'(' if strict_low else '['}{low}, {high}{']' if high_incl else ')'}"

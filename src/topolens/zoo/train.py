@@ -1,13 +1,25 @@
 """Build and train one zoo model from its :class:`~topolens.zoo.grid.ModelConfig`.
 
 Everything here is deterministic from the config's ``seed`` (and the data): the
-training subset, the label noise, the initial weights and the batch order. Two
-architectures, named so that :func:`topolens.record_activations` can pick layers:
+training subset, the label noise, the initial weights and the batch order. Three
+architectures, named so that :func:`topolens.record_activations` can pick layers
+(``[...]`` only with ``batch_norm`` / ``dropout > 0``):
 
-* ``mlp``: ``flatten, fc1, [bn1], relu1, [drop1], ..., fc{depth}, ..., out``;
-* ``cnn``: per block ``conv{i}`` (3x3, ``width`` channels, padding 1), ``[bn{i}]``,
-  ``relu{i}``, ``pool{i}`` (2x2 max), then ``flatten, [drop], fc, relu_fc, out`` with a
-  hidden layer of ``width`` units.
+=========  ==================================================================================
+name       modules
+=========  ==================================================================================
+``mlp``    ``flatten, fc1, [bn1], relu1, [drop1], ..., fc{depth}, ..., out``
+``cnn``    per block ``conv{i}`` (3x3, ``width`` channels, padding 1), ``[bn{i}]``,
+           ``relu{i}``, ``pool{i}`` (2x2 max); then ``flatten, [drop], fc, relu_fc, out``
+           with a hidden layer of ``width`` units
+``vgg``    VGG-like, as PGDL's CNNs: per block ``conv{i}`` (3x3, padding 1,
+           ``width * 2**(i-1)`` channels: the width doubles per block), ``[bn{i}]``
+           (BatchNorm2d, before the ReLU), ``relu{i}``, ``pool{i}`` (2x2 max); then
+           ``flatten``, ``dense_layers`` times ``fc{j}`` (``dense_width`` units),
+           ``relu_fc{j}``, ``[drop_fc{j}]``; then ``out``
+=========  ==================================================================================
+
+Every network ends in ``out``, a linear layer with 10 outputs (the logits).
 
 Label noise replaces the labels of ``round(label_noise * train_size)`` training images
 by a *different* class drawn uniformly, so ``label_noise`` is exactly the fraction of
@@ -125,22 +137,40 @@ def training_subset(config: ModelConfig, labels: Any) -> tuple[np.ndarray, np.nd
 
 
 def _layer_sizes(config: ModelConfig, image_size: int, in_channels: int) -> tuple[int, int]:
-    """(parameters and buffers, activations per input) of ``config``'s network, as Python ints."""
-    w, bn = config.width, 4 * config.width if config.batch_norm else 0
+    """(parameters and buffers, activations per input) of ``config``'s network, as Python ints.
+
+    Batch norm counts 4 numbers per channel (weight, bias, running mean and variance);
+    activations count every module's output (a conv block's conv, norm, ReLU and pooling
+    outputs are bounded by 4 maps of the conv's size).
+    """
+    w = config.width
     if config.architecture == "mlp":
         fan_in = in_channels * image_size * image_size
-        params = fan_in * w + w + (config.depth - 1) * (w * w + w) + config.depth * bn
-        acts = fan_in + config.depth * w * 4
-    else:
-        side, ch, params, acts = image_size, in_channels, 0, in_channels * image_size**2
+        params, acts = 0, fan_in
         for _ in range(config.depth):
-            params += ch * w * 9 + w + bn
-            acts += 4 * w * side * side
-            side, ch = max(side // 2, 1), w
-        params += ch * side * side * w + w
-        acts += 2 * w
-    params += w * N_CLASSES + N_CLASSES  # the output layer, from width w in both architectures
-    return params, acts + N_CLASSES
+            params += fan_in * w + w + (4 * w if config.batch_norm else 0)
+            acts += 4 * w
+            fan_in = w
+        return _plus_output(params, acts, fan_in)
+    side, ch, params, acts = image_size, in_channels, 0, in_channels * image_size**2
+    for i in range(config.depth):
+        out_ch = w * 2**i if config.architecture == "vgg" else w
+        params += ch * out_ch * 9 + out_ch + (4 * out_ch if config.batch_norm else 0)
+        acts += 4 * out_ch * side * side
+        side, ch = max(side // 2, 1), out_ch
+    fan_in = ch * side * side  # flatten is a view: no new activations
+    vgg = config.architecture == "vgg"
+    dense = [config.dense_width] * config.dense_layers if vgg else [w]
+    for units in dense:
+        params += fan_in * units + units
+        acts += (3 if vgg and config.dropout > 0 else 2) * units  # linear, ReLU, [dropout]
+        fan_in = units
+    return _plus_output(params, acts, fan_in)
+
+
+def _plus_output(params: int, acts: int, fan_in: int) -> tuple[int, int]:
+    """Add the 10-class output layer fed by ``fan_in`` units."""
+    return params + fan_in * N_CLASSES + N_CLASSES, acts + N_CLASSES
 
 
 def estimate_model_memory(config: ModelConfig, image_size: int = 28, in_channels: int = 1, *,
@@ -194,39 +224,62 @@ def build_model(config: ModelConfig, image_size: int = 28, in_channels: int = 1)
     check_model_memory(config, image_size, in_channels, training=False)
     torch.manual_seed(config.seed)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
-    w = config.width
     if config.architecture == "mlp":
-        layers["flatten"] = nn.Flatten()
-        fan_in = in_channels * image_size * image_size
-        for i in range(1, config.depth + 1):
-            layers[f"fc{i}"] = nn.Linear(fan_in, w)
-            if config.batch_norm:
-                layers[f"bn{i}"] = nn.BatchNorm1d(w)
-            layers[f"relu{i}"] = nn.ReLU()
-            if config.dropout > 0:
-                layers[f"drop{i}"] = nn.Dropout(config.dropout)
-            fan_in = w
+        fan_in = _mlp_layers(config, layers, in_channels * image_size * image_size)
     else:
-        side, ch = image_size, in_channels
-        for i in range(1, config.depth + 1):
-            if side < 2:
-                raise ConfigError(f"depth={config.depth} is too deep for {image_size}x{image_size} "
-                                  "images with one 2x2 pooling per block; use depth <= "
-                                  f"{int(np.log2(image_size))}.")
-            layers[f"conv{i}"] = nn.Conv2d(ch, w, 3, padding=1)
-            if config.batch_norm:
-                layers[f"bn{i}"] = nn.BatchNorm2d(w)
-            layers[f"relu{i}"] = nn.ReLU()
-            layers[f"pool{i}"] = nn.MaxPool2d(2)
-            side, ch = side // 2, w
+        fan_in = _conv_blocks(config, layers, image_size, in_channels)
         layers["flatten"] = nn.Flatten()
-        if config.dropout > 0:
-            layers["drop"] = nn.Dropout(config.dropout)
-        layers["fc"] = nn.Linear(ch * side * side, w)
-        layers["relu_fc"] = nn.ReLU()
-        fan_in = w
+        if config.architecture == "cnn":
+            if config.dropout > 0:
+                layers["drop"] = nn.Dropout(config.dropout)
+            layers["fc"] = nn.Linear(fan_in, config.width)
+            layers["relu_fc"] = nn.ReLU()
+            fan_in = config.width
+        else:
+            for j in range(1, config.dense_layers + 1):
+                layers[f"fc{j}"] = nn.Linear(fan_in, config.dense_width)
+                layers[f"relu_fc{j}"] = nn.ReLU()
+                if config.dropout > 0:
+                    layers[f"drop_fc{j}"] = nn.Dropout(config.dropout)
+                fan_in = config.dense_width
     layers["out"] = nn.Linear(fan_in, N_CLASSES)
     return nn.Sequential(layers)
+
+
+def _mlp_layers(config: ModelConfig, layers: OrderedDict[str, nn.Module], fan_in: int) -> int:
+    """Append the MLP's hidden layers to ``layers``; return the last layer's width."""
+    layers["flatten"] = nn.Flatten()
+    for i in range(1, config.depth + 1):
+        layers[f"fc{i}"] = nn.Linear(fan_in, config.width)
+        if config.batch_norm:
+            layers[f"bn{i}"] = nn.BatchNorm1d(config.width)
+        layers[f"relu{i}"] = nn.ReLU()
+        if config.dropout > 0:
+            layers[f"drop{i}"] = nn.Dropout(config.dropout)
+        fan_in = config.width
+    return fan_in
+
+
+def _conv_blocks(config: ModelConfig, layers: OrderedDict[str, nn.Module], image_size: int,
+                 in_channels: int) -> int:
+    """Append the conv blocks (cnn: constant width; vgg: doubling) to ``layers``.
+
+    Returns the number of features after flattening the last block.
+    """
+    side, ch = image_size, in_channels
+    for i in range(1, config.depth + 1):
+        if side < 2:
+            raise ConfigError(f"depth={config.depth} is too deep for {image_size}x{image_size} "
+                              "images with one 2x2 pooling per block; use depth <= "
+                              f"{int(np.log2(image_size))}.")
+        out_ch = config.width * 2 ** (i - 1) if config.architecture == "vgg" else config.width
+        layers[f"conv{i}"] = nn.Conv2d(ch, out_ch, 3, padding=1)
+        if config.batch_norm:
+            layers[f"bn{i}"] = nn.BatchNorm2d(out_ch)
+        layers[f"relu{i}"] = nn.ReLU()
+        layers[f"pool{i}"] = nn.MaxPool2d(2)
+        side, ch = side // 2, out_ch
+    return ch * side * side
 
 
 @torch.no_grad()
@@ -264,6 +317,15 @@ def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+#: with a stopping criterion, check it (in eval mode) at least every this many epochs, even
+#: when the running statistics are far from it (dropout keeps them far from eval-mode ones)
+CHECK_EVERY = 5
+#: the running statistics are "close" to the criterion (so it is checked) when the running
+#: loss is <= LOSS_GATE * stop_train_loss or the running accuracy >= stop_train_accuracy - ACC_GATE
+LOSS_GATE = 5.0
+ACC_GATE = 0.01
+
+
 def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
     """Train one model of the zoo and measure its generalization gap.
 
@@ -276,14 +338,29 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
     Returns
     -------
     TrainOutcome
-        ``metrics`` holds ``train_accuracy``, ``train_loss`` (on the labels trained with),
-        ``train_accuracy_clean`` (same images, true labels), ``test_accuracy``,
-        ``test_loss``, ``gap = train_accuracy - test_accuracy``, ``loss_gap``,
-        ``seconds``, ``n_parameters``, ``n_train`` and ``epochs_run``; ``history`` the
-        per-epoch training loss and accuracy (running, in training mode). With
-        ``stop_train_accuracy`` training stops after the first epoch whose running
-        training accuracy reaches it (PGDL trained its models to a training-accuracy
-        criterion), else after ``epochs``.
+        ``metrics`` holds ``train_accuracy``, ``train_loss`` (final, eval mode, on the
+        training subset and the labels trained with), ``train_accuracy_clean`` (same images,
+        true labels), ``test_accuracy``, ``test_loss``, ``gap = train_accuracy -
+        test_accuracy``, ``loss_gap``, ``seconds``, ``n_parameters``, ``n_train``,
+        ``epochs_run`` and ``criterion_met`` (1.0 or 0.0; 1.0 when no criterion is set, as
+        every model then trains its ``epochs`` by design). ``history`` holds the per-epoch
+        running training loss and accuracy (training mode, averaged over the batches) and,
+        under ``checked_*``, the epochs (1-based) at which the criterion was evaluated with
+        the eval-mode loss and accuracy found there.
+
+    Notes
+    -----
+    Stopping criterion (PGDL trained its models to one): with ``stop_train_loss`` and/or
+    ``stop_train_accuracy`` set, training stops after the first epoch at which the
+    cross-entropy on the whole training subset is <= ``stop_train_loss`` or its accuracy is
+    >= ``stop_train_accuracy`` (either one), both measured in eval mode (dropout off, batch
+    norm on its running statistics) after the epoch, not from the running batch averages.
+    To keep this cheap the evaluation runs only at epochs whose running statistics are
+    close (running loss <= :data:`LOSS_GATE` x ``stop_train_loss`` or running accuracy >=
+    ``stop_train_accuracy`` - :data:`ACC_GATE`), at every :data:`CHECK_EVERY`-th epoch,
+    and at the last epoch; so a model may stop up to ``CHECK_EVERY - 1`` epochs after the
+    first epoch it met the criterion, when its running statistics stay far from its
+    eval-mode ones. A model that has not met it at ``epochs`` gets ``criterion_met = 0``.
     """
     t0 = time.perf_counter()
     check_model_memory(config, data.x_train.shape[-1], data.x_train.shape[1])
@@ -292,42 +369,28 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
     y = torch.from_numpy(y_used)
     model = build_model(config, image_size=data.x_train.shape[-1], in_channels=data.x_train.shape[1])
     initial = _clone_state(model)
-    params = model.parameters()
-    if config.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(
-            params, lr=config.learning_rate, momentum=config.momentum,
-            weight_decay=config.weight_decay)
-    else:
-        opt = torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    opt = _optimizer(config, model)
     gen = torch.Generator().manual_seed(int(config.seed) * 7919 + 17)
-    history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": []}
-    model.train()
-    for _epoch in range(config.epochs):
-        order = torch.randperm(len(x), generator=gen)
-        total, correct, count = 0.0, 0, 0
-        for s in range(0, len(x), config.batch_size):
-            b = order[s:s + config.batch_size]
-            if len(b) < 2 and config.batch_norm:
-                continue  # batch norm cannot normalise a single sample
-            opt.zero_grad(set_to_none=True)
-            out = model(x[b])
-            loss = nn.functional.cross_entropy(out, y[b])
-            lv = float(loss.detach())
-            if not math.isfinite(lv):
-                raise InvalidInputError(
-                    f"Training diverged (loss {lv}) for config {config.to_dict()}; lower "
-                    "the learning rate or remove this value from the grid.")
-            loss.backward()
-            opt.step()
-            total += lv * len(b)
-            correct += int((out.detach().argmax(1) == y[b]).sum())
-            count += len(b)
-        history["train_loss"].append(total / max(count, 1))
-        history["train_accuracy"].append(correct / max(count, 1))
-        if (config.stop_train_accuracy is not None
-                and history["train_accuracy"][-1] >= config.stop_train_accuracy):
-            break
-    train_acc, train_loss = evaluate_model(model, x, y)
+    history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": [], "checked_epochs": [],
+                                       "checked_train_loss": [], "checked_train_accuracy": []}
+    has_criterion = config.stop_train_loss is not None or config.stop_train_accuracy is not None
+    final: tuple[float, float] | None = None  # eval-mode (accuracy, loss) after the last epoch
+    met = not has_criterion
+    for epoch in range(1, config.epochs + 1):
+        run_loss, run_acc = _train_epoch(model, opt, x, y, config, gen)
+        history["train_loss"].append(run_loss)
+        history["train_accuracy"].append(run_acc)
+        final = None
+        if has_criterion and (epoch == config.epochs or epoch % CHECK_EVERY == 0
+                              or _close(config, run_loss, run_acc)):
+            final = evaluate_model(model, x, y)
+            history["checked_epochs"].append(float(epoch))
+            history["checked_train_accuracy"].append(final[0])
+            history["checked_train_loss"].append(final[1])
+            if _criterion_met(config, *final):
+                met = True
+                break
+    train_acc, train_loss = final if final is not None else evaluate_model(model, x, y)
     clean_acc, _ = evaluate_model(model, x, data.y_train[torch.from_numpy(idx)])
     test_acc, test_loss = evaluate_model(model, data.x_test, data.y_test)
     metrics = {
@@ -337,7 +400,54 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
         "n_parameters": float(sum(p.numel() for p in model.parameters())),
         "n_train": float(len(idx)),
         "epochs_run": float(len(history["train_loss"])),
+        "criterion_met": 1.0 if met else 0.0,
     }
     logger.debug("trained %s: %s", config.model_id, metrics)
     return TrainOutcome(model, initial, metrics, history)
 
+
+def _optimizer(config: ModelConfig, model: nn.Module) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                 config: ModelConfig, gen: torch.Generator) -> tuple[float, float]:
+    """One epoch of minibatch training; the running (training-mode) mean loss and accuracy."""
+    model.train()
+    order = torch.randperm(len(x), generator=gen)
+    total, correct, count = 0.0, 0, 0
+    for s in range(0, len(x), config.batch_size):
+        b = order[s:s + config.batch_size]
+        if len(b) < 2 and config.batch_norm:
+            continue  # batch norm cannot normalise a single sample
+        opt.zero_grad(set_to_none=True)
+        out = model(x[b])
+        loss = nn.functional.cross_entropy(out, y[b])
+        lv = float(loss.detach())
+        if not math.isfinite(lv):
+            raise InvalidInputError(
+                f"Training diverged (loss {lv}) for config {config.to_dict()}; lower "
+                "the learning rate or remove this value from the grid.")
+        loss.backward()
+        opt.step()
+        total += lv * len(b)
+        correct += int((out.detach().argmax(1) == y[b]).sum())
+        count += len(b)
+    return total / max(count, 1), correct / max(count, 1)
+
+
+def _close(config: ModelConfig, run_loss: float, run_acc: float) -> bool:
+    """Whether an epoch's running statistics are close enough to check the criterion."""
+    return ((config.stop_train_loss is not None and run_loss <= LOSS_GATE * config.stop_train_loss)
+            or (config.stop_train_accuracy is not None
+                and run_acc >= config.stop_train_accuracy - ACC_GATE))
+
+
+def _criterion_met(config: ModelConfig, accuracy: float, loss: float) -> bool:
+    """The stopping criterion on eval-mode training accuracy and loss (either one)."""
+    return ((config.stop_train_loss is not None and loss <= config.stop_train_loss)
+            or (config.stop_train_accuracy is not None and accuracy >= config.stop_train_accuracy))
