@@ -179,3 +179,42 @@ def test_workers_stop_when_the_parent_is_killed(tmp_path):
     assert len(records) < 6
     assert main(["zoo", "train", grid, "--out", str(zoo), "-q"]) == 0  # resumes
     assert len(Zoo.load(zoo)) == 6 and not list(zoo.glob("models/*/.*.tmp"))
+
+
+def test_import_pgdl_then_predict_and_report(tmp_path, capsys):
+    from tests.zoo.test_import_pgdl import SIX
+    from tests.zoo.test_pgdl import make_task
+
+    root, zoo = tmp_path / "pgdl", tmp_path / "zoo"
+    make_task(root, layout="sample", id_style="prefixed", archs=SIX, sizes=(40, 20))
+    before = sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*"))
+    assert main(["zoo", "import-pgdl", str(root), "--task", "task9", "--out", str(zoo), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "6 models of PGDL task9" in out and "(6 imported, 0 already there)" in out and "gap min" in out
+    assert main(["zoo", "import-pgdl", str(root), "--task", "task9", "--out", str(zoo), "-q",
+                 "--models", "model_1", "--no-verify"]) == 0
+    assert "6 models of PGDL task9" in (out := capsys.readouterr().out) and "(0 imported, 1 already there)" in out
+    assert sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*")) == before  # ROOT only read
+    feat = ["--n-inputs", "30", "--n-neurons", "8", "--resamples", "2", "--layers", "conv2d__act",
+            "dense__act", "-q"]
+    scores = tmp_path / "scores.json"
+    assert main(["zoo", "predict", str(zoo), *feat, "--repeats", "2", "--json", str(scores)]) == 0
+    assert "| topology |" in capsys.readouterr().out
+    assert {r["predictor"] for r in json.loads(scores.read_text())["predictors"]} >= {"topology", "margin"}
+    rep = tmp_path / "rep"
+    assert main(["zoo", "report", str(zoo), *feat, "--repeats", "2", "--out", str(rep)]) == 0
+    html = (rep / "zoo-report.html").read_text()
+    assert "PGDL task9" in html and "pgdl:task9" in html
+    assert (root / "task9").is_dir()  # the report's OutputFolder never touches ROOT
+
+
+def test_import_pgdl_errors_are_one_line(tmp_path, capsys):
+    from tests.zoo.test_pgdl import make_task
+
+    make_task(tmp_path / "pgdl")
+    assert main(["zoo", "import-pgdl", str(tmp_path / "pgdl"), "--task", "task5", "--out", str(tmp_path / "z")]) == 2
+    err = capsys.readouterr().err
+    assert "'task5' not found" in err and "task9" in err and "Traceback" not in err
+    assert main(["zoo", "import-pgdl", str(tmp_path / "pgdl"), "--task", "task9", "--out",
+                 str(tmp_path / "pgdl"), "-q"]) == 2
+    assert "inside the task folder" in capsys.readouterr().err

@@ -72,7 +72,7 @@ def make_task(root, task="task9", layout="public", id_style="plain", onehot=Fals
     rng = np.random.default_rng(seed)
     base = root / "input_data" / task if layout == "public" else root / task
     data = {}
-    for split, n in zip(("train", "test"), sizes):
+    for split, n in zip(("train", "test"), sizes, strict=True):
         x = rng.normal(size=(n, *INPUT)).astype(np.float32)
         y = rng.integers(0, 3, n).astype(np.int32)
         folder = base / "dataset_1" / split

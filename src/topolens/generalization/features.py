@@ -601,7 +601,8 @@ def zoo_features(zoo: Any, params: FeatureParams = PAPER_PARAMS, *, n_jobs: int 
     n_jobs : int
         Worker processes over models (joblib); ``-1`` for all cores.
     root : path-like, optional
-        Data root of the zoo's data set.
+        Data root of a trained zoo's data set (an imported zoo reads the data it stores;
+        every access goes through :func:`topolens.zoo.store.zoo_data`).
     cache : bool
         Reuse cached features (and write new ones). ``False`` recomputes everything.
     progress : bool

@@ -165,8 +165,9 @@ class ModelRecord:
         try:
             model.load_state_dict(self.load_states()[which])
         except RuntimeError as exc:  # missing/unexpected keys or shapes: the file does not fit
+            why = " ".join(line.strip() for line in str(exc).splitlines()[1:])[:300] or str(exc)[:300]
             raise CorruptRecordError(f"{self.weights_path}: the {which} weights do not fit the model's "
-                                     f"architecture ({str(exc).splitlines()[0]}); delete {self.path} "
+                                     f"architecture ({why}); delete {self.path} "
                                      f"and rerun {self._redo}.") from None
         return model.eval()
 
@@ -377,7 +378,7 @@ class Zoo:
         zoo's are those of its records' ``hparams`` (PGDL's own, e.g. ``"depth"``), None where
         a record lacks one and list values as tuples (so they can be compared and grouped).
         """
-        if self.grid is None and all(r.config is None for r in self.records):
+        if self.grid is None:
             names = sorted({h for r in self.records for h in r.hparams})
             out = {h: [_hashable(r.hparams.get(h)) for r in self.records] for h in names}
         else:
