@@ -160,3 +160,68 @@ def test_temporary_files_of_a_killed_run_are_removed(zoo_copy):
     user_file.write_text("mine")
     train_zoo(TINY_GRID, zoo_copy, progress=False)
     assert not leftover.exists() and user_file.exists()
+
+
+def test_trained_zoo_keeps_its_grid_and_one_data_access(tiny_zoo_path):
+    from topolens.zoo import load_zoo_data, zoo_data
+
+    zoo = Zoo.load(tiny_zoo_path)
+    assert zoo.source is None and zoo.name == zoo.grid.name == "tiny" and zoo.dataset == "mnist_sample"
+    assert all(r.kind == "grid" and r.architecture is None and r.hparams == {} for r in zoo)
+    d = json.loads((zoo[0].path / "record.json").read_text())
+    assert "kind" not in d and d["version"] == 1  # records written before imported zoos existed
+    assert zoo_data(tiny_zoo_path) is load_zoo_data("mnist_sample", None, 300)  # the same cached data
+
+
+def _arrays(rng, n_train=7, n_test=5):
+    return {"x_train": rng.random((n_train, 3, 4, 4), dtype=np.float32),
+            "y_train": rng.integers(0, 10, n_train).astype(np.int64),
+            "x_test": rng.random((n_test, 3, 4, 4), dtype=np.float32),
+            "y_test": rng.integers(0, 10, n_test).astype(np.int64)}
+
+
+def test_stored_data_round_trip_checksums_and_refusals(tmp_path):
+    import hashlib
+
+    from topolens.exceptions import ShapeError
+
+    arrays = _arrays(np.random.default_rng(0))
+    assert store_mod.write_zoo_data(tmp_path, arrays, name="pgdl:t") is True
+    meta = json.loads((tmp_path / "data" / "data.json").read_text())
+    for k, a in arrays.items():  # the checksum is that of the file, computed independently
+        f = tmp_path / "data" / f"{k}.npy"
+        assert meta["arrays"][k] == {"shape": list(a.shape), "dtype": str(a.dtype), "bytes": f.stat().st_size,
+                                     "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+    data = store_mod.load_stored_data(tmp_path, verify=True)
+    assert data.name == "pgdl:t"
+    for k, a in arrays.items():
+        t = getattr(data, k)
+        assert isinstance(t, torch.Tensor) and t.dtype == torch.from_numpy(a).dtype
+        np.testing.assert_array_equal(t.numpy(), a)
+    assert store_mod.write_zoo_data(tmp_path, arrays, name="pgdl:t") is False  # already stored
+    with pytest.raises(ConfigError, match="already holds other data"):
+        store_mod.write_zoo_data(tmp_path, _arrays(np.random.default_rng(1)), name="pgdl:t")
+    bad = [({"x_train": arrays["x_train"].astype(np.float64)}, ShapeError, "x_train: expected float32"),
+           ({"x_train": (arrays["x_train"] * 255).astype(np.uint8)}, ShapeError, "x_train: expected float32"),
+           ({"y_test": arrays["y_test"][:-1]}, ShapeError, r"y_test: expected int64 labels of shape \(5,\)"),
+           ({"x_test": arrays["x_test"][:, :, :2]}, ShapeError, "differ in shape")]
+    for change, err, match in bad:
+        with pytest.raises(err, match=match):
+            store_mod.write_zoo_data(tmp_path / "other", {**arrays, **change}, name="pgdl:t")
+    from topolens.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"missing \['y_test'\]"):
+        store_mod.write_zoo_data(tmp_path / "other", {k: v for k, v in arrays.items() if k != "y_test"},
+                                 name="pgdl:t")
+    assert not (tmp_path / "other").exists()  # refused before writing
+
+
+def test_stored_data_over_the_memory_budget_is_refused_before_reading(tmp_path, monkeypatch):
+    from topolens.exceptions import MemoryBudgetError
+    from topolens.homology import memory
+
+    store_mod.write_zoo_data(tmp_path, _arrays(np.random.default_rng(2), n_train=50), name="pgdl:t")
+    monkeypatch.setattr(memory, "memory_budget", lambda limit: 1000)
+    store_mod._load_stored_data.cache_clear()
+    with pytest.raises(MemoryBudgetError, match=r"takes [\d,]+ bytes .*, more than the memory budget of 1,000 bytes"):
+        store_mod.load_stored_data(tmp_path)

@@ -595,8 +595,8 @@ def _load_stored_data(folder_s: str, stamp: tuple, verify: bool) -> ZooData:
     total = sum(int(e["bytes"]) if _finite_number(e.get("bytes")) else 0 for e in entries.values())
     budget = memory_budget("auto")
     if total > budget:
-        raise MemoryBudgetError(f"the stored data of the zoo at {folder.parent} takes {total / 2**30:.2f} GiB, "
-                                f"more than the memory budget of {budget / 2**30:.2f} GiB (80% of the "
+        raise MemoryBudgetError(f"the stored data of the zoo at {folder.parent} takes {total:,} bytes "
+                                f"({total / 2**30:.2f} GiB), more than the memory budget of {budget:,} bytes (80% of the "
                                 "available memory); free memory or use a machine with more.")
     hint = "Delete the zoo's data/ folder and rerun 'topolens zoo import-pgdl' with the same ROOT and --out."
     tensors = {}
