@@ -25,7 +25,8 @@ from .exceptions import InvalidInputError, LayerNotFoundError, ShapeError, Topol
 from .homology import estimate_rips_memory, memory_budget, rips_persistence
 from .homology.memory import check_memory
 
-__all__ = ["ActivationDiagrams", "activation_persistence", "sample_neurons"]
+__all__ = ["ActivationDiagrams", "activation_persistence", "argmax_counts", "importance_probabilities",
+           "sample_by_importance", "sample_neurons"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def sample_neurons(
     n_neurons: int,
     rng: np.random.Generator,
     *,
-    scheme: Literal["uniform", "max_activation"] = "uniform",
+    scheme: Literal["uniform", "max_activation", "importance"] = "uniform",
 ) -> np.ndarray:
     """Choose ``n_neurons`` columns of an ``(n_inputs, n_neurons)`` matrix, sorted.
 
@@ -84,11 +85,15 @@ def sample_neurons(
     without replacement with probability proportional to how often a neuron has the
     largest ``|activation|`` on an input (inputs where all neurons are zero count for none);
     if fewer than ``n_neurons`` neurons are ever the largest, all of those are taken and the
-    rest are drawn uniformly from the others.
+    rest are drawn uniformly from the others. ``"importance"`` is the scheme of Ballester
+    et al.'s published code: every input counts for its largest ``|activation|`` and the
+    never-largest neurons share one count (:func:`importance_probabilities`).
     """
     n_total = activations.shape[1]
     if n_neurons >= n_total:
         return np.arange(n_total)
+    if scheme == "importance":
+        return sample_by_importance(importance_probabilities(argmax_counts(activations)), n_neurons, rng)
     if scheme == "uniform":
         return np.sort(rng.choice(n_total, size=n_neurons, replace=False))
     mag = np.abs(activations)
@@ -100,6 +105,50 @@ def sample_neurons(
         extra = rng.choice(others, size=n_neurons - winners.size, replace=False)
         return np.sort(np.concatenate([winners, extra]))
     return np.sort(rng.choice(n_total, size=n_neurons, replace=False, p=counts / counts.sum()))
+
+
+def argmax_counts(activations: Any) -> np.ndarray:
+    """How many inputs (rows) each neuron (column) has the largest ``|activation|`` on.
+
+    Every input counts once, for the first column attaining its largest ``|activation|``
+    (``np.argmax``'s tie rule; an input where every neuron is 0 counts for column 0, as in
+    Ballester et al.'s code). The counts sum to the number of rows.
+    """
+    a = np.asarray(activations)
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ShapeError(f"activations must be a non-empty (n_inputs, n_neurons) matrix, found shape {a.shape}.")
+    return np.bincount(np.abs(a).argmax(axis=1), minlength=a.shape[1]).astype(np.int64)
+
+
+def importance_probabilities(counts: Any) -> np.ndarray:
+    """Ballester et al.'s neuron-sampling probabilities from :func:`argmax_counts`.
+
+    With ``n`` inputs (``counts.sum()``) and ``m`` neurons that are never the largest, a
+    neuron with count ``c > 0`` has probability ``c / (n + 1)`` and each of the ``m`` others
+    ``1 / (m (n + 1))``: the never-largest neurons share one input's worth of weight. (When
+    every neuron is the largest somewhere, ``m = 0`` and the authors' probabilities would sum
+    to ``n / (n + 1)``; they are then normalised to ``c / n``.)
+    """
+    c = np.asarray(counts)
+    if c.ndim != 1 or c.size == 0 or not np.issubdtype(c.dtype, np.integer) or (c < 0).any():
+        raise InvalidInputError(f"counts must be a non-empty 1-D array of non-negative ints, found {c!r:.80}.")
+    n = int(c.sum())
+    if n == 0:
+        raise InvalidInputError("counts sum to 0: no input was counted; pass argmax_counts(activations).")
+    zero = c == 0
+    m = int(zero.sum())
+    if m == 0:
+        return c.astype(np.float64) / n
+    return np.where(zero, 1.0 / (m * (n + 1)), c / (n + 1)).astype(np.float64)
+
+
+def sample_by_importance(probabilities: np.ndarray, n_neurons: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_neurons`` sorted columns drawn without replacement with ``probabilities``
+    (all columns when there are at most ``n_neurons``)."""
+    n_total = probabilities.shape[0]
+    if n_neurons >= n_total:
+        return np.arange(n_total)
+    return np.sort(rng.choice(n_total, size=n_neurons, replace=False, p=probabilities))
 
 
 def _as_groups(activations: Any, layers: Sequence[str] | None, group: str) -> dict[str, Any]:
@@ -302,7 +351,7 @@ def activation_persistence(
     n_inputs: int | None = None,
     n_neurons: int | None = None,
     n_resamples: int = 1,
-    neuron_sampling: Literal["uniform", "max_activation"] = "uniform",
+    neuron_sampling: Literal["uniform", "max_activation", "importance"] = "uniform",
     max_dim: int = 1,
     metric: str = "abs_correlation",
     threshold: float | Literal["auto", "certified"] | None = None,
@@ -341,7 +390,7 @@ def activation_persistence(
         usable, non-constant neurons), one resample is computed and returned for it, with a
         :class:`~topolens.exceptions.TopolensWarning` naming the numbers and what to
         change; ``params["n_resamples_computed"]`` gives the count per group.
-    neuron_sampling : {"uniform", "max_activation"}
+    neuron_sampling : {"uniform", "max_activation", "importance"}
         See :func:`sample_neurons`.
     max_dim : int
         Largest homology dimension (the paper: 1).
@@ -377,7 +426,7 @@ def activation_persistence(
     ActivationDiagrams
     """
     check_choice(group, "group", ("layer", "all"))
-    check_choice(neuron_sampling, "neuron_sampling", ("uniform", "max_activation"))
+    check_choice(neuron_sampling, "neuron_sampling", ("uniform", "max_activation", "importance"))
     check_choice(metric, "metric", _METRICS)
     check_choice(constant, "constant", ("drop", "zero", "raise"))
     n_resamples = check_int(n_resamples, "n_resamples", minimum=1)

@@ -27,16 +27,38 @@ from ._output import OutputFolder, check_folder, check_output_file
 __all__ = ["add_zoo_parser"]
 
 
+#: ``--option`` dest -> FeatureParams field; an option left out keeps the preset's value.
+_PARAM_OPTIONS = {"n_inputs": "n_inputs", "n_neurons": "n_neurons", "resamples": "n_resamples",
+                  "max_dim": "max_dim", "sampling": "neuron_sampling",
+                  "layer_selection": "layer_selection", "constant": "constant", "summaries": "summaries"}
+
+
 def _feature_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("features (defaults: Ballester et al.'s scale)")
-    g.add_argument("--n-inputs", type=at_least(1), default=2000, help="fixed training inputs (default: %(default)s)")
-    g.add_argument("--n-neurons", type=at_least(1), default=3000, help="neurons per resample (default: %(default)s)")
-    g.add_argument("--resamples", type=at_least(1), default=20, help="neuron resamples averaged (default: %(default)s)")
-    g.add_argument("--max-dim", type=at_least(0), default=1, help="largest homology dimension (default: %(default)s)")
-    g.add_argument("--layers", nargs="+", help="layer names (default: every nn.ReLU)")
-    g.add_argument("--sampling", choices=("uniform", "max_activation"), default="uniform",
-                   help="neuron sampling scheme (default: %(default)s)")
-    g.add_argument("--seed", type=at_least(0), default=0, help="seed of the input sample and resamples")
+    g = p.add_argument_group("features (defaults: the --preset's values; topolens: Ballester et "
+                             "al.'s scale on the nn.ReLU outputs)")
+    g.add_argument("--preset", choices=("topolens", "ballester2024"), default="topolens",
+                   help="parameter set (default: %(default)s); 'ballester2024': the paper's exact "
+                   "features (every weighted layer, importance sampling, undefined correlation = 0, "
+                   "the paper's summaries). Options given explicitly override the preset's values")
+    g.add_argument("--n-inputs", type=at_least(1), help="fixed training inputs (topolens: 2000)")
+    g.add_argument("--n-neurons", type=at_least(1), help="neurons per resample (topolens: 3000)")
+    g.add_argument("--resamples", type=at_least(1), help="neuron resamples averaged (topolens: 20)")
+    g.add_argument("--max-dim", type=at_least(0), help="largest homology dimension (topolens: 1)")
+    g.add_argument("--layers", nargs="+", help="layer names (default: by --layer-selection)")
+    g.add_argument("--layer-selection", choices=("relu", "weighted"),
+                   help="neurons: every nn.ReLU, or every layer with weights (topolens: relu)")
+    g.add_argument("--sampling", choices=("uniform", "max_activation", "importance"),
+                   help="neuron sampling scheme (topolens: uniform)")
+    g.add_argument("--constant", choices=("drop", "zero", "raise"),
+                   help="constant neurons: dropped, or dissimilarity 1, or an error (topolens: drop)")
+    g.add_argument("--summaries", choices=("topolens", "ballester2024"),
+                   help="summary columns; ballester2024 adds the paper's squares (topolens: topolens)")
+    g.add_argument("--seed", type=at_least(0), help="seed of the input sample and resamples (default: 0)")
+    if p.prog.split()[-1] in ("predict", "report"):
+        p.add_argument("--protocol", choices=("topolens", "ballester2024"),
+                       help="predictors and CV splits (default: ballester2024 with --preset "
+                       "ballester2024, else topolens); ballester2024: least squares on the paper's "
+                       "sets, RepeatedKFold(2, 5, random_state=1)")
     g.add_argument("--jobs", type=n_jobs, default=1, help="worker processes over models (-1: all cores)")
     g.add_argument("--data", help="data root (default: $TOPOLENS_DATA)")
     g.add_argument("--no-cache", action="store_true", help="recompute cached features")
@@ -45,10 +67,19 @@ def _feature_args(p: argparse.ArgumentParser) -> None:
 def _params(args: argparse.Namespace) -> Any:
     from ..generalization import FeatureParams
 
-    return FeatureParams(n_inputs=args.n_inputs, n_neurons=args.n_neurons,
-                         n_resamples=args.resamples, max_dim=args.max_dim,
-                         layers=tuple(args.layers) if args.layers else None,
-                         neuron_sampling=args.sampling, data_seed=args.seed, seed=args.seed)
+    over: dict[str, Any] = {f: getattr(args, o) for o, f in _PARAM_OPTIONS.items()
+                            if getattr(args, o, None) is not None}
+    if args.layers:
+        over["layers"] = tuple(args.layers)
+    if args.seed is not None:
+        over["data_seed"] = over["seed"] = args.seed
+    return FeatureParams.preset(args.preset, **over)
+
+
+def _protocol(args: argparse.Namespace) -> str:
+    """``--protocol``, else the one matching ``--preset``."""
+    given = getattr(args, "protocol", None)
+    return given or ("ballester2024" if args.preset == "ballester2024" else "topolens")
 
 
 def _table(args: argparse.Namespace) -> Any:
@@ -115,10 +146,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..generalization import predict_gap
 
     target = check_output_file(args.json, flag="--json", default_name="scores.json") if args.json else None
-    result = predict_gap(_table(args), n_repeats=args.repeats, seed=args.cv_seed)
+    result = predict_gap(_table(args), protocol=_protocol(args), n_repeats=args.repeats,
+                         seed=args.cv_seed)
     print(result.to_markdown())
     if target is not None:
-        atomic_write_text(target, json.dumps({"predictors": result.rows(),
+        atomic_write_text(target, json.dumps({"protocol": result.protocol, "predictors": result.rows(),
                                                  "per_feature": result.per_feature}, indent=1))
         print(f"scores written to {target.resolve()}")
     return 0

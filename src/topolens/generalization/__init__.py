@@ -25,14 +25,26 @@ from .baselines import (
 )
 from .features import (
     PAPER_PARAMS,
+    PRESETS,
     FeatureParams,
     FeatureTable,
+    ImportanceSample,
+    feature_layers,
     hidden_layers,
+    importance_sample_activations,
     model_features,
     topological_features,
+    weighted_layers,
     zoo_features,
 )
-from .predict import GapPrediction, PredictorScore, default_predictors, predict_gap
+from .predict import (
+    PROTOCOLS,
+    GapPrediction,
+    PredictorScore,
+    default_predictors,
+    paper_predictors,
+    predict_gap,
+)
 from .scores import (
     CMIResult,
     CVResult,
@@ -43,16 +55,20 @@ from .scores import (
     kendall_tau,
     paired_5x2cv_ttest,
     repeated_cv_r2,
+    repeated_kfold_splits,
 )
 
 __all__ = [
     "BASELINE_NAMES",
     "PAPER_PARAMS",
+    "PRESETS",
+    "PROTOCOLS",
     "CMIResult",
     "CVResult",
     "FeatureParams",
     "FeatureTable",
     "GapPrediction",
+    "ImportanceSample",
     "PredictorScore",
     "TTestResult",
     "baseline_measures",
@@ -60,16 +76,21 @@ __all__ = [
     "conditional_mutual_information",
     "default_predictors",
     "distance_from_init",
+    "feature_layers",
     "five_by_two_splits",
     "hidden_layers",
+    "importance_sample_activations",
     "kendall_tau",
     "model_features",
     "norm_measures",
     "output_margin",
     "paired_5x2cv_ttest",
+    "paper_predictors",
     "predict_gap",
     "repeated_cv_r2",
+    "repeated_kfold_splits",
     "topological_features",
     "weight_matrices",
+    "weighted_layers",
     "zoo_features",
 ]

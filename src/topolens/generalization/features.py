@@ -41,6 +41,7 @@ from ..exceptions import (
     ConstantNeuronWarning,
     CorruptRecordError,
     InvalidInputError,
+    LayerNotFoundError,
     NonFiniteError,
     TopolensError,
 )
@@ -390,7 +391,7 @@ def importance_sample_activations(model: nn.Module, x: Any, layers: list[str], n
     best = np.full(len(x), -1.0)
     arg = np.zeros(len(x), dtype=np.int64)
     for i, xb in _batches(x, n_total, dev):
-        for off, blk in zip(offsets[:-1], _layer_outputs(model, layers, xb)):
+        for off, blk in zip(offsets[:-1], _layer_outputs(model, layers, xb), strict=True):
             mag = np.abs(blk)
             j = mag.argmax(axis=1)
             v = mag[np.arange(len(j)), j].astype(np.float64)
@@ -462,8 +463,10 @@ def _layer_outputs(model: nn.Module, layers: list[str], xb: torch.Tensor) -> lis
     named = dict(model.named_modules())
     missing = [n for n in layers if n not in named]
     if missing:
-        raise InvalidInputError(f"layer(s) {missing} not in {type(model).__name__}; "
-                                "see topolens.activations.list_layers(model).")
+        from ..activations._layers import _describe_available
+
+        raise LayerNotFoundError(f"layer(s) {missing} not in {type(model).__name__}. "
+                                 f"{_describe_available(model)} (see topolens.activations.list_layers).")
     out: dict[str, np.ndarray] = {}
 
     def hook(name: str) -> Any:
@@ -472,14 +475,17 @@ def _layer_outputs(model: nn.Module, layers: list[str], xb: torch.Tensor) -> lis
         return f
 
     handles = [named[n].register_forward_hook(hook(n)) for n in layers]
+    training = model.training
+    model.eval()
     try:
         with torch.no_grad():
             model(xb)
     finally:
+        model.train(training)
         for h in handles:
             h.remove()
     blocks = [out[n] for n in layers]
-    for n, b in zip(layers, blocks):
+    for n, b in zip(layers, blocks, strict=True):
         if not np.isfinite(b).all():
             raise NonFiniteError(f"layer {n!r} has NaN or infinite activations; check the model's weights.")
     return blocks
@@ -538,6 +544,15 @@ class FeatureTable:
     gaps: np.ndarray
     hyperparameters: dict[str, list[Any]]
     params: FeatureParams
+    #: Named column sets of ``topological`` (default: :meth:`FeatureParams.feature_sets`,
+    #: restricted to the columns present).
+    feature_sets: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.feature_sets:
+            have = set(self.topological_names)
+            self.feature_sets = {k: v for k, v in self.params.feature_sets().items()
+                                 if v and set(v) <= have}
 
     def __len__(self) -> int:
         return len(self.model_ids)

@@ -15,6 +15,17 @@ penalty is chosen by leave-one-out *inside each training fold*, so nothing is tu
 test fold), ``topology_linear`` (the same features, plain least squares as in the
 paper), each baseline alone (least squares on one feature), ``baselines`` (all baselines,
 ridge as above) and ``mean_gap`` (always predicts the training folds' mean gap).
+
+``protocol="ballester2024"`` (:func:`paper_predictors`) runs Ballester et al.'s own protocol
+on a table computed with ``FeatureParams.preset("ballester2024")``: plain least squares
+(``LinearRegression``) on the paper's best set (``paper_best``) and on its 4-number H1 set
+(``paper_h1``), topolens' ridge on topolens' summaries (``topology``), each baseline alone
+(least squares), all baselines (ridge), the margin through the same least squares as
+``paper_best`` (``margin_ls``) and ``mean_gap``; every row on the splits of
+``RepeatedKFold(n_splits=2, n_repeats=5, random_state=1)`` over the models in table order, the
+R^2 spread as the authors' ``pandas.DataFrame.std`` (``ddof=1``), and the 5x2cv t-test of
+``paper_best`` against every row (:func:`~topolens.generalization.scores.paired_5x2cv_ttest`,
+which is the authors' ``compute_significance_test``).
 """
 
 from __future__ import annotations
@@ -26,9 +37,19 @@ import numpy as np
 
 from ..exceptions import InvalidInputError
 from .features import FeatureTable
-from .scores import CMIResult, compare_predictors, conditional_mutual_information, kendall_tau
+from .scores import (
+    CMIResult,
+    compare_predictors,
+    conditional_mutual_information,
+    kendall_tau,
+    repeated_kfold_splits,
+)
 
-__all__ = ["GapPrediction", "PredictorScore", "default_predictors", "predict_gap"]
+__all__ = ["PROTOCOLS", "GapPrediction", "PredictorScore", "default_predictors", "paper_predictors",
+           "predict_gap"]
+
+#: Scoring protocols of :func:`predict_gap`.
+PROTOCOLS = ("topolens", "ballester2024")
 
 RIDGE_ALPHAS = np.logspace(-3, 4, 15)
 
@@ -64,6 +85,7 @@ class GapPrediction:
     reference: str
     gaps: np.ndarray
     per_feature: list[dict[str, Any]] = field(default_factory=list)
+    protocol: str = "topolens"
 
     def __getitem__(self, name: str) -> PredictorScore:
         for p in self.predictors:
@@ -117,8 +139,46 @@ def default_predictors(table: FeatureTable) -> tuple[dict[str, np.ndarray], dict
     return feats, names, est
 
 
-def predict_gap(table: FeatureTable, *, reference: str = "topology", n_repeats: int = 5,
-                seed: int = 0, max_conditioning: int = 2,
+def paper_predictors(table: FeatureTable) -> tuple[dict[str, np.ndarray], dict[str, list[str]],
+                                                    dict[str, Any]]:
+    """The predictors of ``protocol="ballester2024"`` (see the module docstring).
+
+    Raises
+    ------
+    InvalidInputError
+        If the table lacks the paper's feature sets (``table.feature_sets``).
+    """
+    from sklearn.linear_model import LinearRegression
+
+    sets = table.feature_sets
+    if "paper_best" not in sets or "paper_h1" not in sets:
+        raise InvalidInputError(
+            f"the feature table has no paper feature sets (it has {sorted(sets)}); compute the "
+            "features with FeatureParams.preset('ballester2024') (or summaries='ballester2024'), "
+            "e.g. 'topolens zoo predict ZOO --preset ballester2024'.")
+
+    def cols(ns: list[str]) -> np.ndarray:
+        return np.column_stack([table.column(n) for n in ns])
+
+    topo = sets.get("topolens", list(table.topological_names))
+    feats = {"paper_best": cols(sets["paper_best"]), "paper_h1": cols(sets["paper_h1"]),
+             "topology": cols(topo)}
+    names = {"paper_best": list(sets["paper_best"]), "paper_h1": list(sets["paper_h1"]),
+             "topology": list(topo)}
+    est: dict[str, Any] = {"paper_best": LinearRegression(), "paper_h1": LinearRegression(),
+                           "topology": _ridge(), "baselines": _ridge()}
+    for j, b in enumerate(table.baseline_names):
+        feats[b], names[b], est[b] = table.baselines[:, [j]], [b], LinearRegression()
+    feats["baselines"], names["baselines"] = table.baselines, list(table.baseline_names)
+    if "margin" in table.baseline_names:
+        feats["margin_ls"], names["margin_ls"] = cols(["margin"]), ["margin"]
+        est["margin_ls"] = LinearRegression()
+    feats["mean_gap"], names["mean_gap"] = np.zeros((len(table), 0)), []
+    return feats, names, est
+
+
+def predict_gap(table: FeatureTable, *, protocol: str = "topolens", reference: str | None = None,
+                n_repeats: int = 5, seed: int = 0, random_state: int = 1, max_conditioning: int = 2,
                 predictors: tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, Any]]
                 | None = None) -> GapPrediction:
     """Score gap predictors on a zoo's feature table (see the module docstring).
@@ -127,30 +187,46 @@ def predict_gap(table: FeatureTable, *, reference: str = "topology", n_repeats: 
     ----------
     table : FeatureTable
         From :func:`topolens.generalization.zoo_features`.
-    reference : str
-        Predictor tested against all the others.
+    protocol : {"topolens", "ballester2024"}
+        Predictors and splits: :func:`default_predictors` on :func:`five_by_two_splits`, or
+        :func:`paper_predictors` on ``RepeatedKFold(n_splits=2, n_repeats, random_state)``.
+    reference : str, optional
+        Predictor tested against all the others (default ``"topology"``, or ``"paper_best"``
+        under ``protocol="ballester2024"``).
     n_repeats, seed
-        5x2-fold cross-validation: ``n_repeats`` repeats of 2 folds, splits from ``seed``.
+        5x2-fold cross-validation: ``n_repeats`` repeats of 2 folds, splits from ``seed``
+        (``protocol="topolens"``).
+    random_state : int
+        ``RepeatedKFold``'s random state under ``protocol="ballester2024"`` (the authors': 1).
     max_conditioning : int
         Largest conditioning set of the CMI score (PGDL: 2).
     predictors : (features, names, estimators), optional
         Custom predictors in the format of :func:`default_predictors`.
     """
+    from .._validation import check_choice
+
+    check_choice(protocol, "protocol", PROTOCOLS)
+    paper = protocol == "ballester2024"
     if len(table) < 4:
         raise InvalidInputError(f"Need at least 4 models to cross-validate, the zoo has {len(table)}.")
-    feats, names, est = predictors if predictors is not None else default_predictors(table)
+    if predictors is None:
+        predictors = paper_predictors(table) if paper else default_predictors(table)
+    feats, names, est = predictors
+    reference = reference if reference is not None else ("paper_best" if paper else "topology")
     if reference not in feats:
         raise InvalidInputError(f"reference {reference!r} is not a predictor; known: {sorted(feats)}.")
     y = np.asarray(table.gaps, dtype=np.float64)
+    splits = repeated_kfold_splits(len(y), n_repeats, random_state) if paper else None
     comp = compare_predictors(feats, y, reference=reference, n_repeats=n_repeats, seed=seed,
-                              estimator={k: est.get(k) for k in feats})
+                              estimator={k: est.get(k) for k in feats}, splits=splits)
     hp = {k: v for k, v in table.hyperparameters.items()}
     out = []
     for name, c in comp.items():
         pred = c.cv.predictions.mean(axis=0)
         cmi = _cmi(pred, y, hp, max_conditioning) if names[name] else None
         out.append(PredictorScore(
-            name=name, features=names[name], r2_mean=c.cv.mean, r2_std=c.cv.std,
+            name=name, features=names[name], r2_mean=c.cv.mean,
+            r2_std=float(c.cv.scores.std(ddof=1)) if paper else c.cv.std,
             kendall_tau=c.kendall_tau, cmi=cmi,
             t=None if c.ttest is None else c.ttest.t,
             p_value=None if c.ttest is None else c.ttest.p_value, predictions=pred))
@@ -163,7 +239,7 @@ def predict_gap(table: FeatureTable, *, reference: str = "topology", n_repeats: 
         per_feature.append({"feature": n, "kendall_tau": kendall_tau(col, y),
                             "cmi": None if cmi is None else cmi.score})
     per_feature.sort(key=lambda d: -abs(d["kendall_tau"]) if np.isfinite(d["kendall_tau"]) else 0)
-    return GapPrediction(out, reference, y, per_feature)
+    return GapPrediction(out, reference, y, per_feature, protocol)
 
 
 def _cmi(measure: np.ndarray, y: np.ndarray, hp: dict[str, list[Any]],

@@ -41,6 +41,7 @@ __all__ = [
     "kendall_tau",
     "paired_5x2cv_ttest",
     "repeated_cv_r2",
+    "repeated_kfold_splits",
 ]
 
 Hyperparameters = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
@@ -356,6 +357,35 @@ def five_by_two_splits(
     return out
 
 
+def repeated_kfold_splits(
+    n_samples: int, n_repeats: int = 5, random_state: int = 1, *, n_splits: int = 2
+) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """The splits of scikit-learn's ``RepeatedKFold(n_splits, n_repeats, random_state)``.
+
+    Ballester et al.'s protocol (``RepeatedKFold(n_splits=2, n_repeats=5, random_state=1)``
+    over the models in their order), in the format of :func:`five_by_two_splits`: split ``i``
+    of ``RepeatedKFold.split`` is fold ``i % n_splits`` of repeat ``i // n_splits``.
+
+    Returns
+    -------
+    list of (repeat, fold, train_idx, test_idx)
+    """
+    from sklearn.model_selection import RepeatedKFold
+
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_repeats = check_int(n_repeats, "n_repeats", minimum=1)
+    n_splits = check_int(n_splits, "n_splits", minimum=2)
+    random_state = check_int(random_state, "random_state", minimum=0)
+    if n_samples < 2 * n_splits:
+        raise InvalidInputError(
+            f"{n_samples} sample(s) is too few for {n_splits}-fold cross-validation: at least "
+            f"{2 * n_splits} are needed. Use more models or fewer folds."
+        )
+    rkf = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
+    return [(i // n_splits, i % n_splits, train, test)
+            for i, (train, test) in enumerate(rkf.split(np.zeros(n_samples)))]
+
+
 def _features(X: Any, n: int) -> np.ndarray:
     arr = _to_numpy(X)
     if arr.ndim == 1:
@@ -384,6 +414,7 @@ def repeated_cv_r2(
     n_splits: int = 2,
     estimator: Any = None,
     seed: int = 0,
+    splits: Sequence[tuple[int, int, np.ndarray, np.ndarray]] | None = None,
 ) -> CVResult:
     """Held-out R^2 of a regression of the gap ``y`` on features ``X`` (5x2-fold CV).
 
@@ -400,6 +431,9 @@ def repeated_cv_r2(
         Cloned for every fold; default ``make_pipeline(StandardScaler(), LinearRegression())``.
     seed : int
         Seed of the splits; the same seed gives the same splits for any ``X``.
+    splits : list of (repeat, fold, train_idx, test_idx), optional
+        Explicit splits (e.g. :func:`repeated_kfold_splits`) instead of
+        :func:`five_by_two_splits`; ``n_repeats`` and ``n_splits`` are then read from them.
 
     Returns
     -------
@@ -414,7 +448,12 @@ def repeated_cv_r2(
 
     y = _vector(y, "y", min_len=1)
     X = _features(X, y.shape[0])
-    splits = five_by_two_splits(y.shape[0], n_repeats, seed, n_splits=n_splits)
+    if splits is None:
+        splits = five_by_two_splits(y.shape[0], n_repeats, seed, n_splits=n_splits)
+    else:
+        splits = list(splits)
+        n_repeats = 1 + max(r for r, _, _, _ in splits)
+        n_splits = 1 + max(f for _, f, _, _ in splits)
     if X.shape[1] == 0:
         estimator = DummyRegressor(strategy="mean")
     elif estimator is None:
@@ -508,6 +547,7 @@ def compare_predictors(
     n_repeats: int = 5,
     seed: int = 0,
     estimator: Any = None,
+    splits: Sequence[tuple[int, int, np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, PredictorComparison]:
     """Compare gap predictors on identical 5x2-fold splits.
 
@@ -524,6 +564,8 @@ def compare_predictors(
     estimator : scikit-learn regressor, or dict of name -> regressor, optional
         One estimator for every predictor, or one per predictor name (a name missing
         from the dict gets the default linear regression).
+    splits : list of (repeat, fold, train_idx, test_idx), optional
+        Explicit splits for every predictor (see :func:`repeated_cv_r2`).
 
     Returns
     -------
@@ -536,7 +578,8 @@ def compare_predictors(
         )
     per_name = estimator if isinstance(estimator, Mapping) else dict.fromkeys(features, estimator)
     results = {
-        name: repeated_cv_r2(X, y, n_repeats=n_repeats, estimator=per_name.get(name), seed=seed)
+        name: repeated_cv_r2(X, y, n_repeats=n_repeats, estimator=per_name.get(name), seed=seed,
+                             splits=splits)
         for name, X in features.items()
     }
     y = _vector(y, "y")
