@@ -138,6 +138,13 @@ def test_corrupt_records_weights_and_data_are_detected(task_root, tmp_path):
         if key != "kind":
             assert "zoo import-pgdl" in str(info.value)
     rec.write_text(good)
+    shutil.copytree(out / "models" / "model_3", tmp_path / "stray")
+    grid_zoo = tmp_path / "grid_zoo"
+    (grid_zoo / "models").mkdir(parents=True)
+    (grid_zoo / "zoo.json").write_text(json.dumps({"format": "topolens-zoo", "version": 1, "grid": TINY_GRID}))
+    shutil.copytree(tmp_path / "stray", grid_zoo / "models" / "model_3")
+    with pytest.raises(CorruptRecordError, match="a 'pgdl' record in a zoo trained from a grid"):
+        Zoo.load(grid_zoo)
     w = out / "models" / "model_3" / "weights.pt"
     blob = w.read_bytes()
     w.write_bytes(blob[:-5])
@@ -172,8 +179,10 @@ def test_other_data_task_or_zoo_kind_is_refused(task_root, tmp_path):
     import_pgdl(task_root, "task9", out, progress=False)
     other = tmp_path / "other"
     make_task(other, layout="public", seed=1)  # same task name, other data
+    manifest = (out / "zoo.json").read_text()
     with pytest.raises(ConfigError, match=r"already holds other data.*new --out"):
         import_pgdl(other, "task9", out, progress=False)
+    assert (out / "zoo.json").read_text() == manifest  # still names the first root
     make_task(other, task="task2_v1", layout="sample", seed=2)
     with pytest.raises(ConfigError, match="holds the PGDL task 'task9', not 'task2_v1'"):
         import_pgdl(other, "task2_v1", out, progress=False)

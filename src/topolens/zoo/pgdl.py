@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
@@ -55,6 +55,9 @@ from ..exceptions import (
 )
 from ._keras import keras_model
 from ._tfrecord import read_pgdl_shards
+
+if TYPE_CHECKING:
+    from .store import Zoo
 
 __all__ = ["MAX_DATA_BYTES", "PGDLModels", "PGDLTask", "import_pgdl", "load_pgdl_task"]
 
@@ -494,7 +497,7 @@ def _zoo_ids(task: PGDLTask) -> dict[str, str]:
 
 def import_pgdl(root: str | os.PathLike, task: str, out: str | os.PathLike, *,
                 models: Iterable[str] | str | None = None, progress: bool = True, verify: bool = True,
-                max_data_bytes: int = MAX_DATA_BYTES) -> Any:
+                max_data_bytes: int = MAX_DATA_BYTES) -> Zoo:
     """Convert a PGDL task into the zoo store, so zoo features / predict / report run on it.
 
     Each model becomes ``OUT/models/model_<id>/`` with ``weights.pt`` (``{"initial", "final"}``:
@@ -563,14 +566,14 @@ def import_pgdl(root: str | os.PathLike, task: str, out: str | os.PathLike, *,
     source = {"kind": "pgdl", "task": t.task, "layout": t.layout, "root": str(t.root.resolve())}
     from .._io import atomic_write_text
 
-    atomic_write_text(out / "zoo.json", json.dumps({"format": FORMAT, "version": VERSION, "source": source,
-                                                    "updated": _now()}, indent=1))
     for tmp in (out / "data").glob(".*.npy.*.tmp") if (out / "data").is_dir() else []:
         tmp.unlink(missing_ok=True)  # left by a killed import (atomic_path's temporary files)
     dataset = f"pgdl:{t.task}"
     wrote = write_zoo_data(out, {"x_train": t.train[0], "y_train": t.train[1], "x_test": t.test[0],
-                                 "y_test": t.test[1]}, name=dataset)
+                                 "y_test": t.test[1]}, name=dataset)  # refuses other data first
     logger.info("zoo %s: data of %s %s", out, dataset, "written" if wrote else "already stored")
+    atomic_write_text(out / "zoo.json", json.dumps({"format": FORMAT, "version": VERSION, "source": source,
+                                                    "updated": _now()}, indent=1))
     hparams = t.hparam_values()
     imported = skipped = 0
     for mid in tqdm(list(t.models), desc="importing PGDL models", unit="model", disable=not progress):

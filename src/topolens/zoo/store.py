@@ -334,7 +334,12 @@ class Zoo:
             if not (folder / "record.json").exists():
                 continue  # weights written, record not yet: an unfinished model
             try:
-                records.append(read_record(folder, verify_weights=verify_weights))
+                rec = read_record(folder, verify_weights=verify_weights)
+                if (rec.kind == "grid") != (grid is not None):  # an imported model in a trained zoo...
+                    raise _bad_record(folder, f"a {rec.kind!r} record in a zoo "
+                                      f"{'trained from a grid' if grid is not None else 'imported from PGDL'}",
+                                      "grid" if grid is not None else "pgdl")
+                records.append(rec)
             except CorruptRecordError as exc:
                 if strict:
                     raise
