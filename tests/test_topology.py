@@ -228,3 +228,20 @@ def test_progress_bar_counts_skipped_identical_resamples(acts, monkeypatch, n_jo
         res = activation_persistence(acts, n_neurons=30, n_resamples=3, progress=True, n_jobs=n_jobs)
     assert res.params["n_resamples_computed"] == {"a": 3, "b": 1}
     assert [(b.total, b.n) for b in bars] == [(6, 6)]  # b's 2 skipped resamples counted as done
+
+
+def test_activation_persistence_importance_sampling():
+    from topolens.topology import argmax_counts, importance_probabilities, sample_by_importance
+
+    rng = np.random.default_rng(0)
+    acts = {"a": rng.normal(size=(40, 30)), "b": rng.normal(size=(40, 20))}
+    res = activation_persistence(acts, group="all", n_neurons=10, n_resamples=2, neuron_sampling="importance",
+                                 max_dim=0, seed=4)
+    assert all(ix.size == 10 for ix in res.neuron_indices["all"])
+    # the same draw by hand: the group's stream, all inputs, the authors' probabilities
+    import zlib
+
+    g = np.random.default_rng([4, zlib.crc32(b"all"), 0])
+    full = np.hstack([acts["a"], acts["b"]])
+    want = sample_by_importance(importance_probabilities(argmax_counts(full)), 10, g)
+    assert np.array_equal(res.neuron_indices["all"][0], want)

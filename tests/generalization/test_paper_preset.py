@@ -287,3 +287,55 @@ def test_cli_preset_parsing():
     assert p.parse_args(["--protocol", "ballester2024"]).protocol == "ballester2024"
     with pytest.raises(SystemExit):
         p.parse_args(["--preset", "paper"])
+
+
+def test_weighted_layers_of_vgg():
+    vgg = build_model(ModelConfig(architecture="vgg", depth=2, width=4, dense_layers=2, dense_width=8,
+                                  seed=0))
+    names = weighted_layers(vgg)
+    mods = dict(vgg.named_modules())
+    convs = [n for n, m in vgg.named_modules() if isinstance(m, nn.Conv2d)]
+    assert len(names) == len(convs) + 2 + 1  # every conv, both dense layers, the logits
+    assert names[-1] == "out" and all(isinstance(mods[n], nn.ReLU) for n in names[:-1])
+    x = torch.randn(7, 1, 28, 28)
+    smp = importance_sample_activations(vgg.eval(), x, names, 30, 2, seed=1)
+    with torch.no_grad():  # every channel at every position of every weighted layer
+        total = sum(int(np.prod(o.shape[1:])) for o in _outputs(vgg, names, x))
+    assert smp.counts.size == total and smp.counts.sum() == 7
+
+
+def _outputs(model, names, x):
+    got = {}
+    hooks = [dict(model.named_modules())[n].register_forward_hook(
+        lambda _m, _i, o, n=n: got.__setitem__(n, o)) for n in names]
+    model(x)
+    for h in hooks:
+        h.remove()
+    return [got[n] for n in names]
+
+
+def test_zoo_features_and_paper_protocol_end_to_end(tiny_zoo_path, tmp_path, capsys):
+    import json
+    import shutil
+
+    from topolens.cli.main import main
+    from topolens.generalization import zoo_features
+    from topolens.zoo import Zoo
+
+    dst = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo_path, dst, ignore=shutil.ignore_patterns("features"))
+    p = FeatureParams.preset("ballester2024", n_inputs=100, n_neurons=12, n_resamples=2, margin_inputs=100)
+    t = zoo_features(Zoo.load(dst), p, progress=False)
+    assert t.topological_names == p.feature_names() and set(t.feature_sets) == {"topolens", "paper_best",
+                                                                               "paper_h1"}
+    assert np.all(np.isfinite(t.topological))
+    res = predict_gap(t, protocol="ballester2024")
+    assert np.isfinite(res["paper_best"].r2_mean) and res["paper_best"].t is None
+    assert res["paper_h1"].p_value is not None
+    out = tmp_path / "scores.json"
+    assert main(["zoo", "predict", str(dst), "--preset", "ballester2024", "--n-inputs", "100",
+                 "--n-neurons", "12", "--resamples", "2", "--json", str(out), "-q"]) == 0
+    assert "paper_best" in capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert saved["protocol"] == "ballester2024"
+    assert [r["predictor"] for r in saved["predictors"]][:2] == ["paper_best", "paper_h1"]
