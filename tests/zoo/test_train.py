@@ -162,6 +162,10 @@ def test_vgg_parameter_count_by_hand():
 def test_too_deep_vgg_is_refused():
     with pytest.raises(ConfigError, match="too deep"):
         build_model(_vgg(depth=6, width=2))
+    with pytest.raises(ConfigError, match="too deep"):  # before sizing 2**99 channels
+        build_model(_vgg(depth=100, width=2))
+    with pytest.raises(ConfigError, match="depth <= 4"):
+        train_model(_vgg(depth=5, width=2), load_zoo_data("mnist_sample", None, 10))
     assert build_model(_vgg(depth=4, width=2))(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
 
 

@@ -197,6 +197,7 @@ def check_model_memory(config: ModelConfig, image_size: int = 28, in_channels: i
     """
     from ..homology.memory import memory_budget
 
+    _check_depth(config, image_size)
     budget = memory_budget(limit)
     need = copies * estimate_model_memory(config, image_size, in_channels, training=training)
     if budget is None or need <= budget:
@@ -260,6 +261,14 @@ def _mlp_layers(config: ModelConfig, layers: OrderedDict[str, nn.Module], fan_in
     return fan_in
 
 
+def _check_depth(config: ModelConfig, image_size: int) -> None:
+    """Refuse more conv blocks than 2x2 poolings the image size allows (before sizing them)."""
+    if config.architecture != "mlp" and image_size >> (config.depth - 1) < 2:
+        raise ConfigError(f"depth={config.depth} is too deep for {image_size}x{image_size} images "
+                          "with one 2x2 pooling per block; use depth <= "
+                          f"{int(np.log2(image_size))}.")
+
+
 def _conv_blocks(config: ModelConfig, layers: OrderedDict[str, nn.Module], image_size: int,
                  in_channels: int) -> int:
     """Append the conv blocks (cnn: constant width; vgg: doubling) to ``layers``.
@@ -268,10 +277,6 @@ def _conv_blocks(config: ModelConfig, layers: OrderedDict[str, nn.Module], image
     """
     side, ch = image_size, in_channels
     for i in range(1, config.depth + 1):
-        if side < 2:
-            raise ConfigError(f"depth={config.depth} is too deep for {image_size}x{image_size} "
-                              "images with one 2x2 pooling per block; use depth <= "
-                              f"{int(np.log2(image_size))}.")
         out_ch = config.width * 2 ** (i - 1) if config.architecture == "vgg" else config.width
         layers[f"conv{i}"] = nn.Conv2d(ch, out_ch, 3, padding=1)
         if config.batch_norm:
