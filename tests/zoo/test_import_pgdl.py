@@ -292,3 +292,19 @@ def test_copied_zoo_is_self_contained(tmp_path):
     zoo = Zoo.load(tmp_path / "moved")
     assert zoo.data().x_train.shape == (24, 2, 6, 5)
     assert zoo[0].load_model()(zoo.data().x_test[:2]).shape == (2, 3)
+
+
+def test_the_papers_preset_runs_on_an_imported_zoo(tmp_path):
+    """Ballester et al.'s setting (every weighted Keras layer, after its fused activation)."""
+    from topolens.generalization import FeatureParams, predict_gap, zoo_features
+    from topolens.generalization.features import weighted_layers
+
+    make_task(tmp_path / "pgdl", archs=SIX, sizes=(40, 20), seed=3)
+    zoo = import_pgdl(tmp_path / "pgdl", "task9", tmp_path / "zoo", progress=False)
+    # the model the zoo builds knows its Keras layers: conv2d and dense after their ReLU, then the logits
+    assert weighted_layers(zoo[0].load_model()) == ["conv2d__act", "dense__act", "dense_1"]
+    params = FeatureParams.preset("ballester2024", n_inputs=30, n_neurons=12, n_resamples=2)
+    table = zoo_features(zoo, params, progress=False)
+    assert table.topological.shape[0] == 6 and np.isfinite(table.topological).all()
+    result = predict_gap(table, n_repeats=2, seed=0, protocol="ballester2024")
+    assert len(result.rows()) > 0
