@@ -208,10 +208,16 @@ def test_import_pgdl_then_predict_and_report(tmp_path, capsys):
     assert (root / "task9").is_dir()  # the report's OutputFolder never touches ROOT
 
 
-def test_import_pgdl_errors_are_one_line(tmp_path, capsys):
+def test_import_pgdl_errors_are_one_line(tmp_path, capsys, grid_file):
     from tests.zoo.test_pgdl import make_task
 
     make_task(tmp_path / "pgdl")
+    zoo = tmp_path / "zoo"
+    assert main(["zoo", "import-pgdl", str(tmp_path / "pgdl"), "--task", "task9", "--out", str(zoo), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["zoo", "train", str(grid_file), "--out", str(zoo), "-q"]) == 2  # no grid models in it
+    err = capsys.readouterr().err
+    assert "imported from pgdl task 'task9'" in err and "another --out" in err and "Traceback" not in err
     assert main(["zoo", "import-pgdl", str(tmp_path / "pgdl"), "--task", "task5", "--out", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err
     assert "'task5' not found" in err and "task9" in err and "Traceback" not in err
