@@ -4,6 +4,7 @@ and regression protocol (issue 15 part 2)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 import pytest
@@ -339,3 +340,19 @@ def test_zoo_features_and_paper_protocol_end_to_end(tiny_zoo_path, tmp_path, cap
     saved = json.loads(out.read_text())
     assert saved["protocol"] == "ballester2024"
     assert [r["predictor"] for r in saved["predictors"]][:2] == ["paper_best", "paper_h1"]
+
+
+def test_memory_estimated_before_recording(monkeypatch):
+    from topolens.exceptions import MemoryBudgetError
+    from topolens.homology import memory
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(512, 3)).eval()
+    x = torch.randn(400, 1, 8, 8)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1_500_000)  # 1.2 MB budget
+    full = FeatureParams(n_inputs=400, n_neurons=20, n_resamples=1, layer_selection="weighted")
+    with pytest.raises(MemoryBudgetError, match="400 inputs x 515 neurons"):
+        topological_features(model, x, full)  # the 400 x 515 matrix is refused before recording
+    # importance sampling streams the inputs and keeps only the 20 sampled neurons: it fits
+    _, v = topological_features(model, x, dataclasses.replace(full, neuron_sampling="importance"))
+    assert np.all(np.isfinite(v))

@@ -9,6 +9,12 @@ neuron samples, summarise each diagram set with
 The paper's scale is 2000 inputs, 3000 neurons, 20 resamples, H0 and H1
 (:data:`PAPER_PARAMS`); every one of these is a field of :class:`FeatureParams`.
 
+``FeatureParams.preset("ballester2024")`` is the authors' published code exactly: the outputs of
+every layer with weights (:func:`weighted_layers`), neurons drawn by importance over the whole
+network in a streaming pass (:func:`importance_sample_activations`), an undefined correlation
+counted as 0, and the summaries of the paper's best set and 4-number H1 set
+(:meth:`FeatureParams.feature_sets`, carried by :attr:`FeatureTable.feature_sets`).
+
 Baselines (:mod:`topolens.generalization.baselines`) are computed on the same models:
 distance from initialisation, spectral/Frobenius norm products and sums, and the output
 margin on the model's own training data.
@@ -423,7 +429,11 @@ def _importance_diagrams(model: nn.Module, x: Any, layers: list[str], params: Fe
 
     smp = importance_sample_activations(model, x, layers, params.n_neurons, params.n_resamples,
                                         seed=params.seed, device=device)
-    out = []
+    out: list[Any] = []
+    if smp.counts.size <= params.n_neurons:  # every resample takes every neuron: compute one
+        logger.info("all %d neurons are taken by every resample; computing 1 resample instead of %d",
+                    smp.counts.size, params.n_resamples)
+        smp = dataclasses.replace(smp, columns=smp.columns[:1])
     for r, cols in enumerate(smp.columns):
         a = smp.activations[:, cols]
         const = _constant_mask(a)
