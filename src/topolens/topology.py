@@ -114,9 +114,7 @@ def argmax_counts(activations: Any) -> np.ndarray:
     (``np.argmax``'s tie rule; an input where every neuron is 0 counts for column 0, as in
     Ballester et al.'s code). The counts sum to the number of rows.
     """
-    a = np.asarray(activations)
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ShapeError(f"activations must be a non-empty (n_inputs, n_neurons) matrix, found shape {a.shape}.")
+    a = check_activations(activations, min_inputs=1, dtype=np.float64)
     return np.bincount(np.abs(a).argmax(axis=1), minlength=a.shape[1]).astype(np.int64)
 
 
@@ -131,7 +129,9 @@ def importance_probabilities(counts: Any) -> np.ndarray:
     """
     c = np.asarray(counts)
     if c.ndim != 1 or c.size == 0 or not np.issubdtype(c.dtype, np.integer) or (c < 0).any():
-        raise InvalidInputError(f"counts must be a non-empty 1-D array of non-negative ints, found {c!r:.80}.")
+        raise InvalidInputError(
+            f"counts must be a non-empty 1-D array of non-negative ints, found dtype {c.dtype}, "
+            f"shape {c.shape}; pass argmax_counts(activations).")
     n = int(c.sum())
     if n == 0:
         raise InvalidInputError("counts sum to 0: no input was counted; pass argmax_counts(activations).")
@@ -145,10 +145,22 @@ def importance_probabilities(counts: Any) -> np.ndarray:
 def sample_by_importance(probabilities: np.ndarray, n_neurons: int, rng: np.random.Generator) -> np.ndarray:
     """``n_neurons`` sorted columns drawn without replacement with ``probabilities``
     (all columns when there are at most ``n_neurons``)."""
-    n_total = probabilities.shape[0]
+    p = np.asarray(probabilities)
+    n_neurons = check_int(n_neurons, "n_neurons", minimum=1)
+    if p.ndim != 1 or p.size == 0 or not np.issubdtype(p.dtype, np.floating) or not np.isfinite(p).all() \
+            or (p < 0).any() or abs(float(p.sum()) - 1.0) > 1e-6:
+        raise InvalidInputError(
+            f"probabilities must be a non-empty 1-D float array of non-negative values summing to 1, "
+            f"found dtype {p.dtype}, shape {p.shape}; pass importance_probabilities(counts).")
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInputError(f"rng must be a numpy Generator (np.random.default_rng(seed)), found {type(rng).__name__}.")
+    n_total = p.shape[0]
     if n_neurons >= n_total:
         return np.arange(n_total)
-    return np.sort(rng.choice(n_total, size=n_neurons, replace=False, p=probabilities))
+    if int((p > 0).sum()) < n_neurons:
+        raise InvalidInputError(f"only {int((p > 0).sum())} of {n_total} neurons have a positive probability; "
+                                f"cannot draw {n_neurons} without replacement. Lower n_neurons.")
+    return np.sort(rng.choice(n_total, size=n_neurons, replace=False, p=p / p.sum()))
 
 
 def _as_groups(activations: Any, layers: Sequence[str] | None, group: str) -> dict[str, Any]:

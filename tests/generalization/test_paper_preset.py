@@ -356,3 +356,31 @@ def test_memory_estimated_before_recording(monkeypatch):
     # importance sampling streams the inputs and keeps only the 20 sampled neurons: it fits
     _, v = topological_features(model, x, dataclasses.replace(full, neuron_sampling="importance"))
     assert np.all(np.isfinite(v))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float16, np.float64])
+def test_importance_sample_takes_user_dtypes_and_refuses_bad_input(dtype):
+    from topolens.exceptions import NonFiniteError, ShapeError, TopolensError
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 9), nn.ReLU(), nn.Linear(9, 3)).eval()
+    x = (np.random.default_rng(0).random((20, 3, 2, 2)) * 200).astype(dtype)  # RGB-like images
+    smp = importance_sample_activations(model, x, weighted_layers(model), 5, 2)
+    with torch.no_grad():
+        ref = model[2](model[1](torch.from_numpy(x.astype(np.float32)).flatten(1)))
+    np.testing.assert_allclose(smp.activations[:, :np.searchsorted(smp.neurons, 9)],
+                               ref.numpy()[:, smp.neurons[smp.neurons < 9]], rtol=1e-5)
+    bad = x.astype(np.float64)
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(NonFiniteError):
+        importance_sample_activations(model, bad, weighted_layers(model), 5, 2)
+    with pytest.raises(ShapeError):
+        importance_sample_activations(model, x[:1], weighted_layers(model), 5, 2)
+    with pytest.raises(TopolensError):
+        importance_sample_activations(model, x, "relu", 5, 2)
+    with pytest.raises(TopolensError):
+        weighted_layers("not a model")
+    with pytest.raises(TopolensError):
+        argmax_counts(np.array([[1.0, np.nan]]))
+    with pytest.raises(TopolensError):
+        sample_by_importance(np.array([0.5, 0.2]), 1, np.random.default_rng(0))

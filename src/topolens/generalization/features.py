@@ -49,6 +49,7 @@ from ..exceptions import (
     InvalidInputError,
     LayerNotFoundError,
     NonFiniteError,
+    ShapeError,
     TopolensError,
 )
 from .baselines import BASELINE_NAMES, baseline_measures
@@ -256,6 +257,8 @@ def weighted_layers(model: nn.Module) -> list[str]:
     :func:`topolens.zoo._keras.keras_sequential` (it has ``keras_layers``) is read exactly: its
     weighted Keras layers, each with its ``<layer>__act`` child when there is one.
     """
+    if not isinstance(model, nn.Module):
+        raise InvalidInputError(f"model must be a torch.nn.Module, found {type(model).__name__}.")
     named = dict(model.named_modules())
     keras = getattr(model, "keras_layers", None)
     if keras is not None:
@@ -387,10 +390,18 @@ def importance_sample_activations(model: nn.Module, x: Any, layers: list[str], n
     from ..homology.memory import check_memory
     from ..topology import importance_probabilities, sample_by_importance
 
+    if not isinstance(model, nn.Module):
+        raise InvalidInputError(f"model must be a torch.nn.Module, found {type(model).__name__}.")
+    n_neurons = check_int(n_neurons, "n_neurons", minimum=2)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    if isinstance(layers, str) or not layers:
+        raise InvalidInputError(f"layers must be a non-empty list of module names, found {layers!r}; "
+                                "e.g. weighted_layers(model).")
     if device is not None:
         model = model.to(device)
     dev = next(iter(model.parameters()), torch.empty(0)).device
-    x = torch.as_tensor(x, dtype=torch.float32)
+    x = _as_float_inputs(x)
     widths = _probe_widths(model, x.to(dev), layers)
     offsets = np.concatenate([[0], np.cumsum(widths)])
     n_total = int(offsets[-1])
@@ -451,6 +462,27 @@ def _importance_diagrams(model: nn.Module, x: Any, layers: list[str], params: Fe
             "dissimilarity": "abs_correlation", "points": "neurons", "resample": r,
             "n_inputs": int(a.shape[0]), "n_neurons": int(a.shape[1]), "seed": params.seed}))
     return out
+
+
+def _as_float_inputs(x: Any) -> torch.Tensor:
+    """Inputs as a float32 tensor (uint8 images are not rescaled: pass them as the model takes them)."""
+    from .._validation import _to_numpy
+
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        arr = _to_numpy(x)
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+            raise InvalidInputError(f"inputs must be real numbers, found dtype {arr.dtype}.")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise InvalidInputError(f"inputs must be real numbers, found dtype {t.dtype}.")
+    if t.ndim < 1 or len(t) < 2:
+        raise ShapeError(f"need at least 2 inputs (rows), found shape {tuple(t.shape)}.")
+    t = t.to(torch.float32)
+    if not torch.isfinite(t).all():
+        raise NonFiniteError("inputs contain NaN or infinite values; clean the input sample first.")
+    return t
 
 
 def _probe_widths(model: nn.Module, x: Any, layers: list[str]) -> list[int]:
