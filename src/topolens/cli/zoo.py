@@ -54,11 +54,11 @@ def _feature_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--summaries", choices=("topolens", "ballester2024"),
                    help="summary columns; ballester2024 adds the paper's squares (topolens: topolens)")
     g.add_argument("--seed", type=at_least(0), help="seed of the input sample and resamples (default: 0)")
-    if p.prog.split()[-1] in ("predict", "report"):
+    if p.prog.split()[-1] == "predict":  # report: see _write_zoo_report
         p.add_argument("--protocol", choices=("topolens", "ballester2024"),
                        help="predictors and CV splits (default: ballester2024 with --preset "
                        "ballester2024, else topolens); ballester2024: least squares on the paper's "
-                       "sets, RepeatedKFold(2, 5, random_state=1)")
+                       "sets, RepeatedKFold(2, --repeats, random_state=1); --cv-seed applies to topolens only")
     g.add_argument("--jobs", type=n_jobs, default=1, help="worker processes over models (-1: all cores)")
     g.add_argument("--data", help="data root (default: $TOPOLENS_DATA)")
     g.add_argument("--no-cache", action="store_true", help="recompute cached features")
