@@ -340,6 +340,12 @@ def test_zoo_features_and_paper_protocol_end_to_end(tiny_zoo_path, tmp_path, cap
     saved = json.loads(out.read_text())
     assert saved["protocol"] == "ballester2024"
     assert [r["predictor"] for r in saved["predictors"]][:2] == ["paper_best", "paper_h1"]
+    rep = tmp_path / "rep"  # the report scores with the preset's protocol (cached features reused)
+    assert main(["zoo", "report", str(dst), "--preset", "ballester2024", "--n-inputs", "100",
+                 "--n-neurons", "12", "--resamples", "2", "--out", str(rep), "-q"]) == 0
+    html = (rep / "zoo-report.html").read_text()
+    assert "Ballester et al.&#x27;s protocol" in html or "Ballester et al.'s protocol" in html
+    assert "paper_best" in html and "margin_ls" in html
 
 
 def test_memory_estimated_before_recording(monkeypatch):

@@ -54,7 +54,7 @@ def _feature_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--summaries", choices=("topolens", "ballester2024"),
                    help="summary columns; ballester2024 adds the paper's squares (topolens: topolens)")
     g.add_argument("--seed", type=at_least(0), help="seed of the input sample and resamples (default: 0)")
-    if p.prog.split()[-1] == "predict":  # report: see _write_zoo_report
+    if p.prog.split()[-1] in ("predict", "report"):
         p.add_argument("--protocol", choices=("topolens", "ballester2024"),
                        help="predictors and CV splits (default: ballester2024 with --preset "
                        "ballester2024, else topolens); ballester2024: least squares on the paper's "
@@ -169,7 +169,7 @@ def _write_zoo_report(args: argparse.Namespace) -> Path:
     from ..zoo import Zoo
 
     table = _table(args)
-    result = predict_gap(table, n_repeats=args.repeats, seed=args.cv_seed)
+    result = predict_gap(table, protocol=_protocol(args), n_repeats=args.repeats, seed=args.cv_seed)
     zoo = Zoo.load(args.zoo)
     rep = Report(f"Model zoo: {zoo.name}", subtitle="Generalization-gap prediction from "
                  "activation topology (Ballester et al., 2024)")

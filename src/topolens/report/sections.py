@@ -211,6 +211,13 @@ def add_activation_topology_section(
     return sec
 
 
+_PROTOCOLS = {
+    "topolens": "topolens' protocol: ridge on all summaries, seeded 2-fold splits",
+    "ballester2024": "Ballester et al.'s protocol: least squares on the paper's feature sets, "
+                     "RepeatedKFold(n_splits=2, n_repeats=5, random_state=1)",
+}
+
+
 def add_gap_prediction_section(report: Report, result: Any, table: Any, *,
                                title: str = "Generalization-gap prediction") -> Section:
     """Add the predictor score table, predicted-vs-true scatters and feature correlations.
@@ -224,15 +231,15 @@ def add_gap_prediction_section(report: Report, result: Any, table: Any, *,
     from ..viz import plot_feature_correlations, plot_gap_scatter
 
     rows = result.rows()
-    best_baseline = max((r for r in rows if r["predictor"] not in
-                         ("topology", "topology_linear", "mean_gap")),
+    baseline_rows = set(table.baseline_names) | {"baselines", "margin_ls"}
+    best_baseline = max((r for r in rows if r["predictor"] in baseline_rows),
                         key=lambda r: r["r2_mean"], default=None)
     shown = [result.reference] + ([best_baseline["predictor"]] if best_baseline else [])
     gaps = np.asarray(table.gaps)
     intro = (
         f"{len(table)} models. Each predictor regresses the gap (train minus test accuracy; "
         f"here {gaps.min():.3f} to {gaps.max():.3f}, mean {gaps.mean():.3f}) on its features "
-        "under 5x2-fold cross-validation: R^2 on held-out folds, Kendall's tau of the "
+        f"under 5x2-fold cross-validation ({_PROTOCOLS.get(result.protocol, result.protocol)}): R^2 on held-out folds, Kendall's tau of the "
         "out-of-fold predictions, the PGDL conditional mutual information (minimum over "
         "conditioning on any pair of varying hyperparameters) and Dietterich's 5x2cv paired t-test of "
         f"'{result.reference}' against each row (small p: the R^2 difference is unlikely "
