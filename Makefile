@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2 --timeout 600
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.topolens-installed
 
-.PHONY: setup demo test lint bench bench-mapper bench-nn study clean
+.PHONY: setup demo test lint bench bench-mapper bench-nn study study-pgdl study-pgdl-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ bench-mapper: setup
 # the generalization-gap study (issue 3): needs Fashion-MNIST under $TOPOLENS_DATA; ~10 min on 2 cores
 study: setup
 	$(PY) benchmarks/study_generalization.py --jobs 2
+
+# the gap study in Ballester et al.'s setting (issue 15): a PGDL-style vgg zoo on Fashion-MNIST under
+# $TOPOLENS_DATA, the paper's features and protocol; ~2 h on 2 cores. QUICK=1 (or study-pgdl-quick): the
+# smoke version on the bundled MNIST sample, about a minute. STUDY_ARGS: e.g. --pgdl ROOT --task task8
+JOBS ?= 2
+study-pgdl: setup
+	$(PY) benchmarks/study_pgdl.py --jobs $(JOBS) $(if $(QUICK),--quick) $(STUDY_ARGS)
+
+study-pgdl-quick: setup
+	$(PY) benchmarks/study_pgdl.py --jobs $(JOBS) --quick $(STUDY_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -296,8 +296,9 @@ def main(argv: list[str] | None = None) -> None:
            else np.ones(len(zoo), dtype=bool))  # PGDL's own models: trained to its criterion
     head, summary = zoo_summary(zoo, met)
     t0 = time.perf_counter()
-    main_lines, main_scores = score(subset_table(table, met), f"Scores: the {int(met.sum())} models that "
-                                    "met the training criterion (main table)")
+    title = (f"Scores: the {int(met.sum())} models that met the training criterion (main table)"
+             if zoo.grid is not None else f"Scores: all {len(zoo)} models of the PGDL task (main table)")
+    main_lines, main_scores = score(subset_table(table, met), title)
     all_lines, all_scores = (score(table, f"Scores: all {len(zoo)} models, flagged ones included "
                                    "(not the main table)") if not met.all() else ([], None))
     t_pred = time.perf_counter() - t0
