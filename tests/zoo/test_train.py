@@ -235,11 +235,19 @@ def test_the_criterion_is_skipped_while_far_and_checked_every_few_epochs():
     from topolens.zoo.train import CHECK_EVERY
 
     data = load_zoo_data("mnist_sample", None, 50)
-    c = _vgg(depth=1, width=4, dense_layers=0, train_size=32, batch_size=32, learning_rate=1e-4,
-             epochs=2 * CHECK_EVERY + 1, stop_train_loss=1e-6, stop_train_accuracy=1.0)
-    out = train_model(c, data)
-    assert out.history["checked_epochs"] == [CHECK_EVERY, 2 * CHECK_EVERY, 2 * CHECK_EVERY + 1]
-    assert out.metrics["criterion_met"] == 0.0
+    last = 2 * CHECK_EVERY + 1
+    c = _vgg(depth=1, width=4, dense_layers=1, dense_width=8, train_size=32, batch_size=32,
+             learning_rate=1e-4, epochs=last, stop_train_loss=1e-6, stop_train_accuracy=1.0)
+    plain = train_model(c, data)  # train and eval modes agree: only the last epoch is checked
+    assert plain.history["checked_epochs"] == [last]
+    assert plain.metrics["criterion_met"] == 0.0
+    for extra in ({"dropout": 0.1}, {"batch_norm": True}):  # they differ: checked periodically
+        out = train_model(ModelConfig(**{**c.to_dict(), **extra}), data)
+        assert out.history["checked_epochs"] == [CHECK_EVERY, 2 * CHECK_EVERY, last]
+        assert out.metrics["criterion_met"] == 0.0
+    # a vgg without dense layers has no dropout module, whatever its dropout
+    nodrop = train_model(ModelConfig(**{**c.to_dict(), "dense_layers": 0, "dropout": 0.5}), data)
+    assert nodrop.history["checked_epochs"] == [last]
 
 
 def test_the_criterion_uses_the_eval_mode_loss():

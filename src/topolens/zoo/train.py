@@ -322,8 +322,9 @@ def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-#: with a stopping criterion, check it (in eval mode) at least every this many epochs, even
-#: when the running statistics are far from it (dropout keeps them far from eval-mode ones)
+#: with a stopping criterion and a network with dropout or batch norm (whose training-mode
+#: outputs differ from its eval-mode ones), check the criterion at least every this many
+#: epochs, even when the running statistics are far from it
 CHECK_EVERY = 5
 #: the running statistics are "close" to the criterion (so it is checked) when the running
 #: loss is <= LOSS_GATE * stop_train_loss or the running accuracy >= stop_train_accuracy - ACC_GATE
@@ -362,10 +363,12 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
     norm on its running statistics) after the epoch, not from the running batch averages.
     To keep this cheap the evaluation runs only at epochs whose running statistics are
     close (running loss <= :data:`LOSS_GATE` x ``stop_train_loss`` or running accuracy >=
-    ``stop_train_accuracy`` - :data:`ACC_GATE`), at every :data:`CHECK_EVERY`-th epoch,
-    and at the last epoch; so a model may stop up to ``CHECK_EVERY - 1`` epochs after the
-    first epoch it met the criterion, when its running statistics stay far from its
-    eval-mode ones. A model that has not met it at ``epochs`` gets ``criterion_met = 0``.
+    ``stop_train_accuracy`` - :data:`ACC_GATE`), at the last epoch, and, for a network
+    with dropout or batch norm (whose running statistics can stay far from its eval-mode
+    ones), at every :data:`CHECK_EVERY`-th epoch; so such a model may stop up to
+    ``CHECK_EVERY - 1`` epochs after the first epoch it met the criterion. (An evaluation
+    costs about one training epoch on one CPU thread.) A model that has not met it at
+    ``epochs`` gets ``criterion_met = 0``.
     """
     t0 = time.perf_counter()
     check_model_memory(config, data.x_train.shape[-1], data.x_train.shape[1])
@@ -379,6 +382,8 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
     history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": [], "checked_epochs": [],
                                        "checked_train_loss": [], "checked_train_accuracy": []}
     has_criterion = config.stop_train_loss is not None or config.stop_train_accuracy is not None
+    every = CHECK_EVERY if any(isinstance(m, (nn.Dropout, nn.modules.batchnorm._BatchNorm))
+                               for m in model.modules()) else config.epochs
     final: tuple[float, float] | None = None  # eval-mode (accuracy, loss) after the last epoch
     met = not has_criterion
     for epoch in range(1, config.epochs + 1):
@@ -386,7 +391,7 @@ def train_model(config: ModelConfig, data: ZooData) -> TrainOutcome:
         history["train_loss"].append(run_loss)
         history["train_accuracy"].append(run_acc)
         final = None
-        if has_criterion and (epoch == config.epochs or epoch % CHECK_EVERY == 0
+        if has_criterion and (epoch == config.epochs or epoch % every == 0
                               or _close(config, run_loss, run_acc)):
             final = evaluate_model(model, x, y)
             history["checked_epochs"].append(float(epoch))
