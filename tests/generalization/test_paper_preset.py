@@ -390,3 +390,71 @@ def test_importance_sample_takes_user_dtypes_and_refuses_bad_input(dtype):
         argmax_counts(np.array([[1.0, np.nan]]))
     with pytest.raises(TopolensError):
         sample_by_importance(np.array([0.5, 0.2]), 1, np.random.default_rng(0))
+
+
+def _authors_features(full, neurons, columns):
+    """The authors' pipeline (compute_persistence_diagrams_pgdl + diagram_vectorizations +
+    get_original_and_squared_vectorizations), on the resamples' neurons of ``full``."""
+    gph = pytest.importorskip("gph")
+    vecs = []
+    for c in columns:
+        a = full[:, neurons[c]].T  # their activations are (neurons, inputs)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.abs(np.corrcoef(a))
+        d = 1 - np.clip(np.nan_to_num(r, copy=False, nan=0.0), 0, 1)
+        np.fill_diagonal(d, 0)
+        dgms = gph.ripser_parallel(d, metric="precomputed", maxdim=1)["dgms"]
+        per = []
+        for g in (g[np.isfinite(g[:, 1])] for g in dgms):
+            o = np.array([np.std(g[:, 0]), np.std(g[:, 1]), np.mean(g[:, 0]), np.mean(g[:, 1])])
+            per.append(np.concatenate([o, o ** 2]))
+        vecs.append(np.concatenate(per))  # dims 0 then 1: 'original_and_squared_..._dim_0_1'
+    return np.mean(vecs, axis=0)
+
+
+def test_paper_best_set_equals_the_authors_pipeline():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 40), nn.ReLU(), nn.Linear(40, 25), nn.ReLU(), nn.Linear(25, 3)).eval()
+    with torch.no_grad():
+        model[0].bias[:5] = -100.0  # 5 dead ReLUs: constant neurons, correlation nan -> 0
+    x = torch.randn(60, 4)
+    p = FeatureParams.preset("ballester2024", n_inputs=60, n_neurons=30, n_resamples=3, seed=5)
+    names, v = topological_features(model, x, p)
+    col = dict(zip(names, v, strict=True))
+    smp = importance_sample_activations(model, x, weighted_layers(model), 30, 3, seed=5)
+    with torch.no_grad():
+        h1 = torch.relu(model[0](x))
+        h2 = torch.relu(model[2](h1))
+        full = torch.cat([h1, h2, model[4](h2)], 1).numpy().astype(np.float64)
+    assert any((full[:, smp.neurons[c]].std(0) == 0).any() for c in smp.columns)  # the nan rule is exercised
+    want = _authors_features(full, smp.neurons, smp.columns)
+    got = np.array([col[n] for n in p.feature_sets()["paper_best"]])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert np.abs(want[8:]).max() > 0  # H1 is not empty
+
+
+def test_paper_t_tests_equal_the_authors_compute_significance_test():
+    from scipy import stats
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import RepeatedKFold, cross_val_score
+
+    def authors(a, b):  # extract_statistics_from_persistence_diagrams.compute_significance_test
+        p_1 = [a[i] - b[i] for i in range(0, 10, 2)]
+        p_2 = [a[i + 1] - b[i + 1] for i in range(0, 10, 2)]
+        s2 = [(p_1[i] - (p_1[i] + p_2[i]) / 2) ** 2 + (p_2[i] - (p_1[i] + p_2[i]) / 2) ** 2 for i in range(5)]
+        t = p_1[0] / np.sqrt(np.sum(s2) / 5.0)
+        return t, stats.t.sf(np.abs(t), 5) * 2
+
+    t = _paper_table(n=20, seed=3)
+    res = predict_gap(t, protocol="ballester2024")
+    cv = RepeatedKFold(n_splits=2, n_repeats=5, random_state=1)
+
+    def folds(name):
+        X = np.column_stack([t.column(c) for c in res[name].features])
+        return cross_val_score(LinearRegression(), X, t.gaps, cv=cv, scoring="r2")
+
+    ref = folds("paper_best")
+    for name in ("paper_h1", "margin_ls", "log_sum_fro"):
+        want_t, want_p = authors(ref, folds(name))
+        assert res[name].t == pytest.approx(want_t, rel=1e-9)
+        assert res[name].p_value == pytest.approx(want_p, rel=1e-9)
