@@ -392,6 +392,16 @@ def test_importance_sample_takes_user_dtypes_and_refuses_bad_input(dtype):
         sample_by_importance(np.array([0.5, 0.2]), 1, np.random.default_rng(0))
 
 
+def test_weighted_layers_of_frozen_model():
+    # Keras counts every layer with weights (get_weights() is non-empty for frozen layers too)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.BatchNorm1d(4, affine=False), nn.Linear(4, 2)).eval()
+    for prm in model.parameters():
+        prm.requires_grad_(False)
+    assert weighted_layers(model) == ["1", "2", "3"]  # BatchNorm: its running statistics are weights
+    no_stats = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False, track_running_stats=False))
+    assert weighted_layers(no_stats) == ["0"]
+
+
 def _authors_features(full, neurons, columns):
     """The authors' pipeline (compute_persistence_diagrams_pgdl + diagram_vectorizations +
     get_original_and_squared_vectorizations), on the resamples' neurons of ``full``."""

@@ -249,7 +249,8 @@ def weighted_layers(model: nn.Module) -> list[str]:
     """The layers whose outputs are Ballester et al.'s neurons: every layer with weights.
 
     Every ``nn.Linear`` (the logits included), ``nn.Conv1d/2d/3d`` and ``nn.BatchNorm1d/2d/3d``
-    with trainable parameters, in forward (registration) order. Keras fuses an activation into
+    with weights (frozen ones too, as Keras' ``get_weights()``; a BatchNorm's running
+    statistics count), in forward (registration) order. Keras fuses an activation into
     Conv2D and Dense, so their Keras output is after the activation: when the next leaf module
     after a Linear or Conv layer is an element-wise activation (``nn.ReLU`` etc.), that
     activation's name is returned instead. A BatchNorm's output is taken as it is (Keras'
@@ -267,7 +268,7 @@ def weighted_layers(model: nn.Module) -> list[str]:
         leaves = [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
         names = []
         for i, (n, m) in enumerate(leaves):
-            if not isinstance(m, _WEIGHTED) or not any(p.requires_grad for p in m.parameters()):
+            if not isinstance(m, _WEIGHTED) or not _has_weights(m):
                 continue
             nxt = leaves[i + 1][1] if i + 1 < len(leaves) else None
             fuse = not isinstance(m, nn.modules.batchnorm._BatchNorm) and isinstance(nxt, _ACTIVATIONS)
@@ -277,6 +278,15 @@ def weighted_layers(model: nn.Module) -> list[str]:
             f"{type(model).__name__} has no Linear, Conv or BatchNorm layers with weights; pass the "
             "layers to use, e.g. FeatureParams(layers=('fc1', 'fc2')) (see topolens.activations.list_layers).")
     return names
+
+
+def _has_weights(m: nn.Module) -> bool:
+    """Keras' ``len(layer.get_weights()) > 0``: any parameter, trainable or frozen, or a
+    BatchNorm's running statistics (``affine=False`` still has them, as Keras' moving mean
+    and variance)."""
+    if next(m.parameters(), None) is not None:
+        return True
+    return isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
 
 
 def feature_layers(model: nn.Module, params: FeatureParams) -> list[str]:
