@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from topolens._io import atomic_write_text
+from topolens.exceptions import TopolensError
 from topolens.generalization import FeatureParams, FeatureTable, predict_gap, zoo_features
 from topolens.zoo import Zoo, import_pgdl, load_grid, train_zoo
 
@@ -183,7 +185,7 @@ def compute_features(zoo: Zoo, params: FeatureParams, args: argparse.Namespace) 
         workers = max(1, min(args.jobs if args.jobs > 0 else (os.cpu_count() or 1), len(todo)))
         runs.append({"models": len(todo), "wall_seconds": wall, "workers": workers,
                      "seconds_per_model": wall * workers / len(todo)})
-        log_file.write_text(json.dumps(runs, indent=1))
+        atomic_write_text(log_file, json.dumps(runs, indent=1))
     return table, {"wall_seconds_this_run": wall, "computed_this_run": len(todo), "runs": runs}
 
 
@@ -283,6 +285,41 @@ def score(table: FeatureTable, title: str) -> tuple[list[str], dict[str, Any] | 
                    "predictions": {p.name: p.predictions.tolist() for p in result.predictors}}
 
 
+#: the verdict rule of README section 21 (fixed before any run): at least this share of the zoo
+#: must meet the training criterion, and the p-value threshold of the 5x2cv tests
+MIN_MET_SHARE = 0.5
+ALPHA = 0.05
+BASELINE_ROWS = ("dist_init", "log_prod_spec", "log_sum_spec", "log_prod_fro", "log_sum_fro", "margin",
+                 "baselines", "margin_ls")
+
+
+def verdict(scores: dict[str, Any] | None, n_met: int, n_models: int) -> tuple[list[str], dict[str, Any]]:
+    """README section 21's rule applied mechanically to the main table (no judgement involved)."""
+    if scores is None or n_met < MIN_MET_SHARE * n_models:
+        why = f"inconclusive: {n_met} of {n_models} models met the training criterion (the rule needs " \
+              f"at least {MIN_MET_SHARE:.0%})"
+        return [f"**Verdict (rule of README section 21):** {why}"], {"verdict": why}
+    rows = {r["predictor"]: r for r in scores["rows"]}
+    best = rows["paper_best"]
+    p_mean = rows["mean_gap"]["p_vs_reference"]
+    s1 = bool(best["r2_mean"] > 0 and best["kendall_tau"] > 0 and p_mean is not None and p_mean < ALPHA)
+    s2 = bool(s1 and best["r2_mean"] >= rows["margin_ls"]["r2_mean"])
+    others = [rows[b]["r2_mean"] for b in BASELINE_ROWS if b in rows]
+    p_margin = rows["margin_ls"]["p_vs_reference"]
+    s3 = bool(s1 and all(best["r2_mean"] > o for o in others) and p_margin is not None and p_margin < ALPHA)
+    out = {"topology_predicts_the_gap": s1, "at_least_as_well_as_the_margin": s2,
+           "beats_the_baselines": s3, "paper_best_r2": best["r2_mean"], "p_vs_mean_gap": p_mean,
+           "p_vs_margin_ls": p_margin}
+    lines = ["**Verdict (rule of README section 21, main table):**",
+             f"1. topology predicts the gap (paper_best R^2 > 0, tau > 0, p < {ALPHA} vs mean_gap): "
+             f"{'yes' if s1 else 'no'} (R^2 {best['r2_mean']:.3f}, tau {best['kendall_tau']:.3f}, p {p_mean:.3f})",
+             f"2. at least as well as the margin (R^2 >= margin_ls's {rows['margin_ls']['r2_mean']:.3f}): "
+             f"{'yes' if s2 else 'no'}",
+             f"3. beats the baselines (R^2 above every baseline row, p < {ALPHA} vs margin_ls, p "
+             f"{p_margin:.3f}): {'yes' if s3 else 'no'}"]
+    return lines, out
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -307,13 +344,15 @@ def main(argv: list[str] | None = None) -> None:
              "", *head, f"features: {json.dumps(params.to_dict())}", *times, "", *main_lines, ""]
     if all_lines:
         lines += [*all_lines, ""]
+    verdict_lines, verdict_d = verdict(main_scores, int(met.sum()), len(zoo))
+    lines += [*verdict_lines, ""]
     text = "\n".join(lines)
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n")
     report = {"command": command, "quick": args.quick, "zoo": str(zoo.path), "zoo_name": zoo.name,
               "dataset": zoo.dataset, "features": params.to_dict(), "feature_key": params.key,
-              "summary": summary, "timing": timing, "main": main_scores, "all_models": all_scores,
+              "summary": summary, "timing": timing, "main": main_scores, "verdict": verdict_d, "all_models": all_scores,
               "models": [{"model_id": r.model_id, "gap": r.gap, "criterion_met": bool(m),
                           "metrics": r.metrics,
                           "config": None if r.config is None else r.config.to_dict(),
@@ -321,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
               "versions": {"python": platform.python_version(), "torch": torch.__version__,
                            "numpy": np.__version__, "cpus": os.cpu_count()}}
     out = Path(zoo.path) / "study_pgdl.json"
-    out.write_text(json.dumps(report, indent=1, default=_json_default))
+    atomic_write_text(out, json.dumps(report, indent=1, default=_json_default))
     logger.info("wrote %s", out)
 
 
@@ -336,4 +375,7 @@ def _json_default(o: Any) -> Any:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except TopolensError as exc:  # missing data, a bad PGDL folder, memory: one clear line
+        sys.exit(f"study_pgdl: {type(exc).__name__}: {exc}")
