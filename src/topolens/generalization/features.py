@@ -184,6 +184,13 @@ class FeatureParams:
         deviations and average births and deaths, dimensions 0 and 1" and the H1 set
         "standard deviations and average births and deaths, dimension 1" (their
         ``features_to_compare``), infinite bars dropped.
+
+        The one known difference from their numbers: topolens' H0 keeps a zero-length bar for
+        every pair of perfectly correlated neurons (e.g. a BatchNorm output and its input), one
+        bar per point; their ``ripser_parallel`` drops a bar whose death is exactly 0 but keeps
+        one of ``1 - 0.9999999999999998``, so which of these bars they count depends on
+        rounding (on such affine pairs ``np.corrcoef`` gives exactly 1 about a quarter of the
+        time). Without perfectly correlated neurons the features are theirs to rounding.
         """
         check_choice(name, "preset", PRESETS)
         base = cls() if name == "topolens" else cls(
