@@ -308,3 +308,15 @@ def test_the_papers_preset_runs_on_an_imported_zoo(tmp_path):
     assert table.topological.shape[0] == 6 and np.isfinite(table.topological).all()
     result = predict_gap(table, n_repeats=2, seed=0, protocol="ballester2024")
     assert len(result.rows()) > 0
+
+
+def test_rerunning_the_import_repairs_an_unreadable_data_json(task_root, tmp_path):
+    out = tmp_path / "zoo"
+    import_pgdl(task_root, "task9", out, progress=False)
+    good = zoo_data(out).x_train.numpy().copy()
+    (out / "data" / "data.json").write_text("{not json")
+    with pytest.raises(CorruptRecordError, match=r"data\.json: not readable JSON.*Rerun 'topolens zoo import-pgdl'"):
+        zoo_data(out)
+    import_pgdl(task_root, "task9", out, progress=False)  # the rerun the message asks for must repair it
+    np.testing.assert_array_equal(zoo_data(out, verify=True).x_train.numpy(), good)
+

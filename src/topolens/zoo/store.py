@@ -500,7 +500,8 @@ def write_zoo_data(zoo_path: str | os.PathLike, arrays: dict[str, np.ndarray], *
 
     Each file is written atomically, ``data.json`` (shapes, dtypes, sizes, SHA-256) last. If
     the zoo already holds the same data (same checksums) nothing is written, except a stored
-    file whose checksum no longer matches (truncated or altered), which is rewritten.
+    file whose checksum no longer matches (truncated or altered), which is rewritten; an
+    unreadable ``data.json`` is rewritten with every array.
 
     Returns
     -------
@@ -521,7 +522,12 @@ def write_zoo_data(zoo_path: str | os.PathLike, arrays: dict[str, np.ndarray], *
         sha, size = _npy_digest(a)
         entries[k] = {"shape": list(a.shape), "dtype": str(a.dtype), "bytes": size, "sha256": sha}
     meta = {"format": DATA_FORMAT, "version": 1, "name": name, "arrays": entries}
-    old = _read_data_json(folder) if (folder / "data.json").exists() else None
+    old = None
+    if (folder / "data.json").exists():
+        try:
+            old = _read_data_json(folder)
+        except CorruptRecordError as exc:  # our own unreadable data.json: rewrite the data, or reruns never repair
+            logger.warning("rewriting the zoo's data: %s", exc)
     if old is not None and (old.get("name"), old.get("arrays")) != (name, entries):
         raise ConfigError(f"{folder} already holds other data ({old.get('name')!r}, checksums in "
                           f"{folder / 'data.json'}) than the data being imported ({name!r}); use a new --out "
