@@ -320,3 +320,21 @@ def test_rerunning_the_import_repairs_an_unreadable_data_json(task_root, tmp_pat
     import_pgdl(task_root, "task9", out, progress=False)  # the rerun the message asks for must repair it
     np.testing.assert_array_equal(zoo_data(out, verify=True).x_train.numpy(), good)
 
+
+@pytest.mark.parametrize("spelling", ["batch_none", "batch_minus_one", "first_layer_only"])
+def test_stored_input_shape_whatever_config_json_spells(task_root, tmp_path, spelling):
+    cfg = task_root / "input_data" / "task9" / "model_2" / "config.json"
+    c = json.loads(cfg.read_text())
+    hwc = list(c["input_shape"])
+    if spelling == "first_layer_only":
+        del c["input_shape"]
+        c["model_config"][0]["batch_input_shape"] = [None, *hwc]
+    else:
+        c["input_shape"] = [None if spelling == "batch_none" else -1, *hwc]
+    cfg.write_text(json.dumps(c))
+    zoo = import_pgdl(task_root, "task9", tmp_path / "zoo", progress=False)
+    assert zoo["model_2"].architecture["input_shape"] == hwc == [6, 5, 2]
+    x = torch.from_numpy(zoo.data().x_train.numpy()[:4].copy())
+    with torch.no_grad():
+        np.testing.assert_allclose(zoo["model_2"].load_model()(x).numpy(),
+                                   load_pgdl_task(task_root, "task9").models["2"](x).numpy(), rtol=1e-6)

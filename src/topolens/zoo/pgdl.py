@@ -445,16 +445,13 @@ def _imported_metrics(mid: str, m: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _architecture(model_dir: Path, model: nn.Module) -> dict[str, Any]:
-    """``{"kind": "keras", "model_config", "input_shape"}`` of ``config.json`` (Keras input shape
-    without batch axis; taken from the built model when config.json does not give it)."""
+    """``{"kind": "keras", "model_config", "input_shape"}`` of ``config.json``; the Keras input
+    shape (no batch axis) is the one the model was built with, whichever way config.json spells
+    it (``[H, W, C]``, a ``None``/``-1`` batch axis, or only the first layer's ``batch_input_shape``)."""
     cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    shape = cfg.get("input_shape")
-    if isinstance(shape, (list, tuple)) and shape and shape[0] is None:
-        shape = shape[1:]  # a leading batch axis
     nchw = [int(n) for n in model.keras_input_shape]
-    if not isinstance(shape, (list, tuple)):
-        shape = nchw if len(nchw) == 1 else [*nchw[1:], nchw[0]]  # (C, H, W) -> Keras (H, W, C)
-    return {"kind": "keras", "model_config": cfg["model_config"], "input_shape": [int(n) for n in shape]}
+    shape = nchw if len(nchw) == 1 else [*nchw[1:], nchw[0]]  # (C, H, W) -> Keras (H, W, C)
+    return {"kind": "keras", "model_config": cfg["model_config"], "input_shape": shape}
 
 
 def _check_out(out: Path, task: PGDLTask) -> None:
