@@ -468,3 +468,12 @@ def test_paper_t_tests_equal_the_authors_compute_significance_test():
         want_t, want_p = authors(ref, folds(name))
         assert res[name].t == pytest.approx(want_t, rel=1e-9)
         assert res[name].p_value == pytest.approx(want_p, rel=1e-9)
+
+
+def test_importance_sample_refuses_inputs_the_model_cannot_take():
+    model = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)).eval()
+    with pytest.raises(InvalidInputError, match=r"shape \(1, 4\)"):  # a TopolensError, not torch's RuntimeError
+        importance_sample_activations(model, np.zeros((10, 4)), ["1", "2"], 4, 2)
+    lstm = nn.Sequential(nn.LSTM(3, 4))
+    with pytest.raises(InvalidInputError, match="returned a tuple"):
+        importance_sample_activations(lstm, np.zeros((5, 2, 3)), ["0"], 2, 1)

@@ -530,6 +530,10 @@ def _layer_outputs(model: nn.Module, layers: list[str], xb: torch.Tensor) -> lis
 
     def hook(name: str) -> Any:
         def f(_m: nn.Module, _i: Any, o: Any) -> None:
+            if not isinstance(o, torch.Tensor) or o.is_complex() or o.ndim < 1:
+                raise InvalidInputError(
+                    f"layer {name!r} returned a {type(o).__name__}, not a real tensor with a batch "
+                    "axis, so it has no neurons to sample; choose other layers (FeatureParams.layers).")
             out[name] = o.detach().reshape(o.shape[0], -1).to("cpu", torch.float32).numpy()
         return f
 
@@ -539,6 +543,13 @@ def _layer_outputs(model: nn.Module, layers: list[str], xb: torch.Tensor) -> lis
     try:
         with torch.no_grad():
             model(xb)
+    except TopolensError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise InvalidInputError(
+            f"the model raised {type(exc).__name__} on inputs of shape {tuple(xb.shape)} "
+            f"({xb.dtype}, on {xb.device}): {exc}. Check that the inputs have the shape, dtype and "
+            "scaling the model expects.") from exc
     finally:
         model.train(training)
         for h in handles:
