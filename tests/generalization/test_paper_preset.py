@@ -477,3 +477,66 @@ def test_importance_sample_refuses_inputs_the_model_cannot_take():
     lstm = nn.Sequential(nn.LSTM(3, 4))
     with pytest.raises(InvalidInputError, match="returned a tuple"):
         importance_sample_activations(lstm, np.zeros((5, 2, 3)), ["0"], 2, 1)
+
+
+def test_importance_sample_refuses_a_shared_activation_module():
+    class Shared(nn.Module):  # one nn.ReLU after every layer: registered last, called twice
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.out, self.act = nn.Linear(3, 5), nn.Linear(5, 4), nn.Linear(4, 2), nn.ReLU()
+
+        def forward(self, x):
+            return self.out(self.act(self.fc2(self.act(self.fc1(x)))))
+
+    model = Shared().eval()
+    with pytest.raises(InvalidInputError, match="more than once"):
+        importance_sample_activations(model, np.zeros((10, 3)), ["fc1", "act"], 4, 2)
+
+
+def test_input_pool_trained_probes_the_images_the_model_trained_on(tiny_zoo_path, monkeypatch):
+    from topolens.generalization import features as F
+    from topolens.zoo import Zoo
+    from topolens.zoo.train import training_subset
+
+    zoo = Zoo.load(tiny_zoo_path)
+    rec, data = zoo[0], zoo.data()
+    seen = {}
+
+    def capture(model, x, params, device=None):
+        seen["x"] = x
+        return params.feature_names(), np.zeros(len(params.feature_names()))
+
+    monkeypatch.setattr(F, "topological_features", capture)
+    trained = FeatureParams(n_inputs=200, n_neurons=8, n_resamples=1, input_pool="trained")
+    F.model_features(rec, data, trained)
+    idx, _ = training_subset(rec.config, data.y_train.numpy())  # 300 of the 6000 images
+    pool = data.x_train[torch.from_numpy(idx)].reshape(len(idx), -1)
+    rows = seen["x"].reshape(len(seen["x"]), -1)
+    hits = (torch.cdist(rows, pool) == 0).any(dim=1)
+    assert len(rows) == 200 and bool(hits.all())  # every probe image is one it trained on
+    F.model_features(rec, data, dataclasses.replace(trained, input_pool="all"))
+    rows_all = seen["x"].reshape(200, -1)
+    assert not bool((torch.cdist(rows_all, pool) == 0).any(dim=1).all())  # 300 of 6000: mostly unseen
+    with pytest.raises(InvalidInputError, match="trained on"):
+        F.model_features(rec, data, dataclasses.replace(trained, n_inputs=301))
+    assert FeatureParams.preset("ballester2024").input_pool == "trained"
+    assert FeatureParams(input_pool="all").key == FeatureParams().key
+    with pytest.raises(InvalidInputError):
+        FeatureParams(input_pool="test")
+
+
+def test_input_pool_trained_warns_when_models_train_on_different_subsets(tiny_zoo_path, tmp_path):
+    import shutil
+
+    from topolens.exceptions import TopolensWarning
+    from topolens.generalization import zoo_features
+    from topolens.zoo import ModelConfig, Zoo, train_zoo
+
+    dst = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo_path, dst, ignore=shutil.ignore_patterns("features"))
+    zoo = Zoo.load(dst)
+    other = ModelConfig.from_dict({**zoo[0].config.to_dict(), "train_size": 200})
+    train_zoo(zoo.grid, dst, configs=[other], progress=False)
+    p = FeatureParams(n_inputs=100, n_neurons=8, n_resamples=1, input_pool="trained", margin_inputs=50)
+    with pytest.warns(TopolensWarning, match="different training subsets"):
+        zoo_features(Zoo.load(dst), p, progress=False)

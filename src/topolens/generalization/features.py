@@ -51,6 +51,7 @@ from ..exceptions import (
     NonFiniteError,
     ShapeError,
     TopolensError,
+    TopolensWarning,
 )
 from .baselines import BASELINE_NAMES, baseline_measures
 
@@ -79,7 +80,8 @@ PRESETS = ("topolens", "ballester2024")
 
 #: Fields added after the first cache layout, with the default that keeps the old behaviour;
 #: a field at this default is left out of :attr:`FeatureParams.key`, so older caches stay valid.
-_KEYLESS_DEFAULTS = {"layer_selection": "relu", "constant": "drop", "summaries": "topolens"}
+_KEYLESS_DEFAULTS = {"layer_selection": "relu", "constant": "drop", "summaries": "topolens",
+                     "input_pool": "all"}
 
 #: The statistics of the paper's best set, per homology dimension, in the authors' order.
 _PAPER_STATS = ("birth_std", "death_std", "birth_mean", "death_mean")
@@ -132,6 +134,11 @@ class FeatureParams:
         ``"ballester2024"`` adds the squares of the births' and deaths' means and standard
         deviations (squared per resample, then averaged, as the authors do), so the table
         holds the paper's best set and its 4-number H1 set (:meth:`feature_sets`).
+    input_pool : {"all", "trained"}
+        Where the ``n_inputs`` probe inputs are drawn from: the whole training split of the
+        zoo's data set (``"all"``), or the images the model was trained on (``"trained"``: a
+        grid model's training subset, an imported model's whole training split). The draw
+        is seeded by ``data_seed``, so models that share a training set share the probe.
     """
 
     n_inputs: int = 2000
@@ -149,6 +156,7 @@ class FeatureParams:
     layer_selection: str = "relu"
     constant: str = "drop"
     summaries: str = "topolens"
+    input_pool: str = "all"
 
     def __post_init__(self) -> None:
         for name, lo in (("n_inputs", 3), ("n_neurons", 2), ("n_resamples", 1), ("max_dim", 0),
@@ -163,6 +171,7 @@ class FeatureParams:
         check_choice(self.layer_selection, "layer_selection", ("relu", "weighted"))
         check_choice(self.constant, "constant", ("drop", "zero", "raise"))
         check_choice(self.summaries, "summaries", PRESETS)
+        check_choice(self.input_pool, "input_pool", ("all", "trained"))
         if self.summaries == "ballester2024" and self.max_dim < 1:
             raise InvalidInputError("summaries='ballester2024' needs H0 and H1: use max_dim >= 1.")
 
@@ -183,7 +192,9 @@ class FeatureParams:
         an undefined correlation counted as 0; the best set "original and squared standard
         deviations and average births and deaths, dimensions 0 and 1" and the H1 set
         "standard deviations and average births and deaths, dimension 1" (their
-        ``features_to_compare``), infinite bars dropped.
+        ``features_to_compare``), infinite bars dropped. The 2000 inputs are drawn from the
+        images the models were trained on (``input_pool="trained"``; PGDL's models all train
+        on their task's whole training split).
 
         The one known difference from their numbers: topolens' H0 keeps a zero-length bar for
         every pair of perfectly correlated neurons (e.g. a BatchNorm output and its input), one
@@ -195,7 +206,8 @@ class FeatureParams:
         check_choice(name, "preset", PRESETS)
         base = cls() if name == "topolens" else cls(
             n_inputs=2000, n_neurons=3000, n_resamples=20, max_dim=1, layer_selection="weighted",
-            neuron_sampling="importance", constant="zero", summaries="ballester2024")
+            neuron_sampling="importance", constant="zero", summaries="ballester2024",
+            input_pool="trained")
         return dataclasses.replace(base, **overrides) if overrides else base
 
     def to_dict(self) -> dict[str, Any]:
@@ -534,6 +546,11 @@ def _layer_outputs(model: nn.Module, layers: list[str], xb: torch.Tensor) -> lis
                 raise InvalidInputError(
                     f"layer {name!r} returned a {type(o).__name__}, not a real tensor with a batch "
                     "axis, so it has no neurons to sample; choose other layers (FeatureParams.layers).")
+            if name in out:  # a shared module (one nn.ReLU used after every layer): ambiguous
+                raise InvalidInputError(
+                    f"layer {name!r} runs more than once in one forward pass (a module shared by "
+                    "several places of the model), so its neurons are ambiguous; give each use its "
+                    "own module, or pass other layers (FeatureParams.layers).")
             out[name] = o.detach().reshape(o.shape[0], -1).to("cpu", torch.float32).numpy()
         return f
 
@@ -572,17 +589,15 @@ def model_features(record: Any, data: Any, params: FeatureParams = PAPER_PARAMS,
     Returns a dict with ``topological`` and ``baselines`` (float64 arrays) and their
     ``*_names``.
     """
-    from ..zoo.train import training_subset
-
     model = record.load_model("final")
     states = record.load_states()
-    sample = fixed_input_sample(data.x_train, params)
-    names, topo = topological_features(model, sample, params, device=device)
-    if record.config is None:  # imported (PGDL): trained on the task's whole training split
-        y_all = data.y_train.numpy()
-        idx, y_used = np.arange(len(y_all)), y_all
+    idx, y_used = trained_on(record, data)
+    if params.input_pool == "trained":
+        sample = fixed_input_sample(data.x_train[torch.from_numpy(idx)], params,
+                                    what="training images this model was trained on")
     else:
-        idx, y_used = training_subset(record.config, data.y_train.numpy())
+        sample = fixed_input_sample(data.x_train, params)
+    names, topo = topological_features(model, sample, params, device=device)
     m = min(params.margin_inputs, len(idx))
     base = baseline_measures(model, states["initial"], data.x_train[torch.from_numpy(idx[:m])],
                              torch.from_numpy(y_used[:m]), quantile=params.margin_quantile,
@@ -592,11 +607,27 @@ def model_features(record: Any, data: Any, params: FeatureParams = PAPER_PARAMS,
             "baseline_names": np.array(BASELINE_NAMES)}
 
 
-def fixed_input_sample(x_train: torch.Tensor, params: FeatureParams) -> torch.Tensor:
+def trained_on(record: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into ``data.x_train`` of the images a zoo model was trained on, and its labels.
+
+    A grid model's own subset and labels (:func:`topolens.zoo.train.training_subset`, label
+    noise included); an imported model's (``record.config is None``) whole training split.
+    """
+    from ..zoo.train import training_subset
+
+    if record.config is None:  # imported (PGDL): trained on the task's whole training split
+        y_all = data.y_train.numpy()
+        return np.arange(len(y_all)), y_all
+    return training_subset(record.config, data.y_train.numpy())
+
+
+def fixed_input_sample(x_train: torch.Tensor, params: FeatureParams, *,
+                       what: str = "training images") -> torch.Tensor:
     """The ``n_inputs`` training inputs every model of a zoo is probed with (seeded)."""
     n = len(x_train)
     if params.n_inputs > n:
-        raise InvalidInputError(f"n_inputs={params.n_inputs} exceeds the {n} training images.")
+        raise InvalidInputError(f"n_inputs={params.n_inputs} exceeds the {n} {what}; lower "
+                                "n_inputs (--n-inputs).")
     idx = np.sort(np.random.default_rng([params.data_seed, 2]).choice(n, params.n_inputs,
                                                                     replace=False))
     return x_train[torch.from_numpy(idx)]
@@ -700,6 +731,14 @@ def zoo_features(zoo: Any, params: FeatureParams = PAPER_PARAMS, *, n_jobs: int 
     atomic_write_text(folder / "params.json", json.dumps(params.to_dict(), indent=1))
     todo = [r for r in zoo if not cache or _read_cache(_cache_file(zoo, params, r.model_id), r) is None]
     logger.info("features %s: %d of %d models to compute", params.key, len(todo), len(zoo))
+    if params.input_pool == "trained":
+        pools = {(r.config.train_size, r.config.seed) for r in zoo if r.config is not None}
+        if len(pools) > 1:
+            warnings.warn(f"input_pool='trained': the models of {zoo.path} train on {len(pools)} "
+                          "different training subsets (train_size, seed), so each model is probed "
+                          "on inputs from its own subset, not on one common sample. Use "
+                          "input_pool='all' for one sample shared by every model.",
+                          TopolensWarning, stacklevel=2)
     if todo:
         zoo.data(root)  # fail early if the data set is missing
         root_s = None if root is None else str(root)
