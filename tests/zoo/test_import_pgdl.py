@@ -338,3 +338,26 @@ def test_stored_input_shape_whatever_config_json_spells(task_root, tmp_path, spe
     with torch.no_grad():
         np.testing.assert_allclose(zoo["model_2"].load_model()(x).numpy(),
                                    load_pgdl_task(task_root, "task9").models["2"](x).numpy(), rtol=1e-6)
+
+
+def test_files_in_a_folder_that_is_not_a_zoo_are_never_overwritten(task_root, tmp_path):
+    out = tmp_path / "project"
+    (out / "data").mkdir(parents=True)
+    mine = out / "data" / "x_train.npy"
+    np.save(mine, np.arange(5))
+    with pytest.raises(ConfigError, match=r"x_train\.npy.*not a zoo \(no zoo\.json\).*new or empty --out"):
+        import_pgdl(task_root, "task9", out, progress=False)
+    np.testing.assert_array_equal(np.load(mine), np.arange(5))
+    mine.unlink()
+    (out / "data" / "data.json").write_text('{"my": "own file"}')
+    with pytest.raises(ConfigError, match=r"data\.json is not topolens-zoo-data data.*no zoo\.json"):
+        import_pgdl(task_root, "task9", out, progress=False)
+    assert (out / "data" / "data.json").read_text() == '{"my": "own file"}' and not (out / "zoo.json").exists()
+    # a first import killed after its array files (no data.json, no zoo.json yet) resumes
+    ref = import_pgdl(task_root, "task9", tmp_path / "ref", progress=False)
+    shutil.rmtree(out / "data")
+    (out / "data").mkdir()
+    for k in ("x_train", "y_train"):
+        shutil.copy(tmp_path / "ref" / "data" / f"{k}.npy", out / "data" / f"{k}.npy")
+    zoo = import_pgdl(task_root, "task9", out, progress=False)
+    np.testing.assert_array_equal(zoo.data(verify=True).x_test.numpy(), ref.data().x_test.numpy())

@@ -501,7 +501,9 @@ def write_zoo_data(zoo_path: str | os.PathLike, arrays: dict[str, np.ndarray], *
     Each file is written atomically, ``data.json`` (shapes, dtypes, sizes, SHA-256) last. If
     the zoo already holds the same data (same checksums) nothing is written, except a stored
     file whose checksum no longer matches (truncated or altered), which is rewritten; an
-    unreadable ``data.json`` is rewritten with every array.
+    unreadable ``data.json`` is rewritten with every array. In a folder that is not yet a zoo
+    (no ``zoo.json``), files under ``data/`` that a killed import of the same data did not leave
+    are someone else's and are never overwritten.
 
     Returns
     -------
@@ -511,7 +513,8 @@ def write_zoo_data(zoo_path: str | os.PathLike, arrays: dict[str, np.ndarray], *
     Raises
     ------
     ConfigError
-        The zoo already holds *other* data (name or checksums differ).
+        The zoo already holds *other* data (name or checksums differ), or a folder without
+        ``zoo.json`` holds other ``data/`` files.
     ShapeError
         Inputs not float32 ``(N, C, H, W)``/``(N, F)``, labels not int64 ``(N,)``.
     """
@@ -522,25 +525,34 @@ def write_zoo_data(zoo_path: str | os.PathLike, arrays: dict[str, np.ndarray], *
         sha, size = _npy_digest(a)
         entries[k] = {"shape": list(a.shape), "dtype": str(a.dtype), "bytes": size, "sha256": sha}
     meta = {"format": DATA_FORMAT, "version": 1, "name": name, "arrays": entries}
+    ours = (Path(zoo_path) / "zoo.json").exists()  # a zoo's data/ holds only files topolens wrote
+    hint = "give a new or empty --out folder (topolens does not overwrite files it did not write)"
     old = None
     if (folder / "data.json").exists():
         try:
             old = _read_data_json(folder)
         except CorruptRecordError as exc:  # our own unreadable data.json: rewrite the data, or reruns never repair
+            if not ours:
+                raise ConfigError(f"{folder / 'data.json'} is not {DATA_FORMAT} data and {Path(zoo_path)} holds no "
+                                  f"zoo.json; {hint}.") from None
             logger.warning("rewriting the zoo's data: %s", exc)
     if old is not None and (old.get("name"), old.get("arrays")) != (name, entries):
         raise ConfigError(f"{folder} already holds other data ({old.get('name')!r}, checksums in "
                           f"{folder / 'data.json'}) than the data being imported ({name!r}); use a new --out "
                           "folder (a zoo holds one data set).")
+    files = {k: folder / f"{k}.npy" for k in arrays}
+    same = {k: f.is_file() and f.stat().st_size == entries[k]["bytes"] and sha256_file(f) == entries[k]["sha256"]
+            for k, f in files.items()}
+    foreign = [str(f) for k, f in files.items() if old is None and not ours and f.exists() and not same[k]]
+    if foreign:  # not a killed import of this data (its files would match): someone else's files
+        raise ConfigError(f"{foreign} already exist in a folder that is not a zoo (no zoo.json); {hint}.")
     written = False
     for k, a in arrays.items():
-        f = folder / f"{k}.npy"
-        if old is not None and f.is_file() and f.stat().st_size == entries[k]["bytes"] \
-                and sha256_file(f) == entries[k]["sha256"]:
+        if same[k]:
             continue
         if old is not None:
-            logger.warning("zoo data file %s missing or altered; rewriting it", f)
-        with atomic_path(f) as tmp, open(tmp, "wb") as fh:
+            logger.warning("zoo data file %s missing or altered; rewriting it", files[k])
+        with atomic_path(files[k]) as tmp, open(tmp, "wb") as fh:
             np.save(fh, a, allow_pickle=False)
         written = True
     if old is None:
