@@ -30,7 +30,8 @@ __all__ = ["add_zoo_parser"]
 #: ``--option`` dest -> FeatureParams field; an option left out keeps the preset's value.
 _PARAM_OPTIONS = {"n_inputs": "n_inputs", "n_neurons": "n_neurons", "resamples": "n_resamples",
                   "max_dim": "max_dim", "sampling": "neuron_sampling",
-                  "layer_selection": "layer_selection", "constant": "constant", "summaries": "summaries"}
+                  "layer_selection": "layer_selection", "constant": "constant", "summaries": "summaries",
+                  "input_pool": "input_pool"}
 
 
 def _feature_args(p: argparse.ArgumentParser) -> None:
@@ -53,6 +54,9 @@ def _feature_args(p: argparse.ArgumentParser) -> None:
                    help="constant neurons: dropped, or dissimilarity 1, or an error (topolens: drop)")
     g.add_argument("--summaries", choices=("topolens", "ballester2024"),
                    help="summary columns; ballester2024 adds the paper's squares (topolens: topolens)")
+    g.add_argument("--input-pool", choices=("all", "trained"),
+                   help="draw the probe inputs from the whole training split or from the images each "
+                   "model trained on (topolens: all; ballester2024: trained)")
     g.add_argument("--seed", type=at_least(0), help="seed of the input sample and resamples (default: 0)")
     if p.prog.split()[-1] in ("predict", "report"):
         p.add_argument("--protocol", choices=("topolens", "ballester2024"),
