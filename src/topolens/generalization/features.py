@@ -523,7 +523,9 @@ def _check_recording(model: nn.Module, x: Any, layers: list[str]) -> None:
     """Refuse, before recording, a full activation matrix that would not fit in memory."""
     from ..homology.memory import check_memory
 
-    n = sum(_probe_widths(model, x, layers))
+    probe = _as_float_inputs(x[:2])  # numpy arrays, lists, uint8/float16 as record_activations takes them
+    dev = next(iter(model.parameters()), torch.empty(0)).device
+    n = sum(_probe_widths(model, probe.to(dev), layers))
     check_memory(8 * len(x) * n, "auto", what=f"the {len(x)} inputs x {n} neurons of {len(layers)} layer(s)",
                  hint="Use neuron_sampling='importance' (streams the inputs and keeps only the "
                       "sampled neurons), fewer inputs (n_inputs) or fewer layers")
@@ -554,6 +556,9 @@ def _layer_outputs(model: nn.Module, layers: list[str], xb: torch.Tensor) -> lis
             out[name] = o.detach().reshape(o.shape[0], -1).to("cpu", torch.float32).numpy()
         return f
 
+    ref = next((q for q in model.parameters() if q.is_floating_point()), None)
+    if ref is not None and xb.dtype != ref.dtype:  # a float64 (or half) model takes its own dtype
+        xb = xb.to(ref.dtype)
     handles = [named[n].register_forward_hook(hook(n)) for n in layers]
     training = model.training
     model.eval()
