@@ -132,7 +132,8 @@ class FeatureParams:
         ``nan_to_num``), or an error.
     summaries : {"topolens", "ballester2024"}
         ``"ballester2024"`` adds the squares of the births' and deaths' means and standard
-        deviations (squared per resample, then averaged, as the authors do), so the table
+        deviations (squared per resample, then averaged, as the authors do; they average 1000 bootstrap
+        means of the resamples, whose expectation is this plain mean), so the table
         holds the paper's best set and its 4-number H1 set (:meth:`feature_sets`).
     input_pool : {"all", "trained"}
         Where the ``n_inputs`` probe inputs are drawn from: the whole training split of the
