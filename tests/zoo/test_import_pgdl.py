@@ -361,3 +361,15 @@ def test_files_in_a_folder_that_is_not_a_zoo_are_never_overwritten(task_root, tm
         shutil.copy(tmp_path / "ref" / "data" / f"{k}.npy", out / "data" / f"{k}.npy")
     zoo = import_pgdl(task_root, "task9", out, progress=False)
     np.testing.assert_array_equal(zoo.data(verify=True).x_test.numpy(), ref.data().x_test.numpy())
+
+
+def test_resume_removes_only_its_own_temporary_files(task_root, tmp_path):
+    out = tmp_path / "zoo"
+    import_pgdl(task_root, "task9", out, progress=False)
+    ours = [out / "data" / ".x_train.npy.abc123.npy.tmp", out / "data" / ".data.json.q1.json.tmp",
+            out / "models" / "model_2" / ".weights.pt.zz.pt.tmp"]
+    theirs = [out / "data" / ".notes.npy.1.tmp", out / "data" / "mine.txt", out / "models" / "model_2" / ".x.tmp"]
+    for f in ours + theirs:
+        f.write_text("x")
+    import_pgdl(task_root, "task9", out, progress=False)
+    assert not any(f.exists() for f in ours) and all(f.read_text() == "x" for f in theirs)

@@ -539,6 +539,7 @@ def import_pgdl(root: str | os.PathLike, task: str, out: str | os.PathLike, *,
     from tqdm.auto import tqdm
 
     from .store import (
+        DATA_ARRAYS,
         FORMAT,
         VERSION,
         Zoo,
@@ -563,8 +564,9 @@ def import_pgdl(root: str | os.PathLike, task: str, out: str | os.PathLike, *,
     source = {"kind": "pgdl", "task": t.task, "layout": t.layout, "root": str(t.root.resolve())}
     from .._io import atomic_write_text
 
-    for tmp in (out / "data").glob(".*.npy.*.tmp") if (out / "data").is_dir() else []:
-        tmp.unlink(missing_ok=True)  # left by a killed import (atomic_path's temporary files)
+    for tmp in (out / "data").glob(".*.tmp") if (out / "data").is_dir() else []:
+        if tmp.name.startswith((*(f".{k}.npy." for k in DATA_ARRAYS), ".data.json.")) and tmp.is_file():
+            tmp.unlink(missing_ok=True)  # left by a killed import (atomic_path's temporary files), only those
     dataset = f"pgdl:{t.task}"
     wrote = write_zoo_data(out, {"x_train": t.train[0], "y_train": t.train[1], "x_test": t.test[0],
                                  "y_test": t.test[1]}, name=dataset)  # refuses other data first
