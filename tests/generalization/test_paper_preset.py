@@ -556,3 +556,23 @@ def test_topological_features_take_numpy_inputs_and_float64_models(preset):
     np.testing.assert_array_equal(from_numpy, ref)
     _, dbl = topological_features(model.double(), x.astype(np.float64), p)
     np.testing.assert_allclose(dbl, ref, atol=1e-4)
+
+
+def test_streamed_sample_equals_full_matrix_of_a_cnn():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(3), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(3 * 4 * 4, 5)).eval()
+    with torch.no_grad():
+        model[2].running_mean.uniform_(-1, 1)
+        model[2].running_var.uniform_(0.5, 2)
+    x = torch.randn(40, 1, 8, 8)
+    layers = weighted_layers(model)
+    assert layers == ["1", "2", "5"]  # conv after its ReLU, BatchNorm, logits
+    smp = importance_sample_activations(model, x, layers, 30, 3, seed=1)
+    with torch.no_grad():  # by hand: each layer's NCHW output flattened per input, layers side by side
+        h = torch.relu(model[0](x))
+        b = model[2](h)
+        full = torch.cat([h.reshape(40, -1), b.reshape(40, -1), model[5](model[4](model[3](b)))], 1).numpy()
+    assert smp.counts.size == full.shape[1] == 192 + 192 + 5
+    assert np.array_equal(smp.counts, argmax_counts(full))
+    np.testing.assert_array_equal(smp.activations, full[:, smp.neurons])
