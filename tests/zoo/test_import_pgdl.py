@@ -373,3 +373,20 @@ def test_resume_removes_only_its_own_temporary_files(task_root, tmp_path):
         f.write_text("x")
     import_pgdl(task_root, "task9", out, progress=False)
     assert not any(f.exists() for f in ours) and all(f.read_text() == "x" for f in theirs)
+
+
+def test_trained_input_pool_of_an_imported_model_is_the_stored_split_uncopied(task_root, tmp_path, monkeypatch):
+    import dataclasses
+
+    import topolens.generalization.features as F
+
+    zoo = import_pgdl(task_root, "task9", tmp_path / "zoo", progress=False)
+    data, rec = zoo.data(), zoo["model_2"]
+    seen, orig = [], F.fixed_input_sample
+    monkeypatch.setattr(F, "fixed_input_sample", lambda x, p, **kw: seen.append(x) or orig(x, p, **kw))
+    trained = F.FeatureParams(n_inputs=20, n_neurons=6, n_resamples=1, input_pool="trained",
+                              layer_selection="weighted")
+    a = F.model_features(rec, data, trained)
+    assert seen[-1] is data.x_train  # imported models train on the whole split: no copy of it per model
+    b = F.model_features(rec, data, dataclasses.replace(trained, input_pool="all"))
+    np.testing.assert_array_equal(a["topological"], b["topological"])

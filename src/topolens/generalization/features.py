@@ -599,8 +599,9 @@ def model_features(record: Any, data: Any, params: FeatureParams = PAPER_PARAMS,
     states = record.load_states()
     idx, y_used = trained_on(record, data)
     if params.input_pool == "trained":
-        sample = fixed_input_sample(data.x_train[torch.from_numpy(idx)], params,
-                                    what="training images this model was trained on")
+        # a model trained on the whole split (every imported one) draws from it without copying it
+        pool = data.x_train if len(idx) == len(data.x_train) else data.x_train[torch.from_numpy(idx)]
+        sample = fixed_input_sample(pool, params, what="training images this model was trained on")
     else:
         sample = fixed_input_sample(data.x_train, params)
     names, topo = topological_features(model, sample, params, device=device)
