@@ -170,9 +170,9 @@ def build_zoo(args: argparse.Namespace) -> tuple[Zoo, dict[str, Any]]:
 def compute_features(zoo: Zoo, params: FeatureParams, args: argparse.Namespace) -> tuple[FeatureTable, dict]:
     """Features of every model (cached); the timing of this run and of the runs that computed them.
 
-    The feature cache holds no timing, so the time per model is this script's own record in
-    ``ZOO/features/<key>/study_timing.json``: wall time x workers / models, per run that
-    computed any (a rerun that reads the cache adds nothing).
+    Each cache file holds the seconds its model took (``FeatureTable.seconds``); this script
+    also keeps its own record in ``ZOO/features/<key>/study_timing.json``: wall time x
+    workers / models, per run that computed any (a rerun that reads the cache adds nothing).
     """
     folder = Path(zoo.path) / "features" / params.key
     todo = [r.model_id for r in zoo if not (folder / f"{r.model_id}.npz").exists()]
@@ -186,7 +186,9 @@ def compute_features(zoo: Zoo, params: FeatureParams, args: argparse.Namespace) 
         runs.append({"models": len(todo), "wall_seconds": wall, "workers": workers,
                      "seconds_per_model": wall * workers / len(todo)})
         atomic_write_text(log_file, json.dumps(runs, indent=1))
-    return table, {"wall_seconds_this_run": wall, "computed_this_run": len(todo), "runs": runs}
+    measured = [] if table.seconds is None else [float(v) for v in table.seconds]
+    return table, {"wall_seconds_this_run": wall, "computed_this_run": len(todo), "runs": runs,
+                   "seconds_per_model_measured": measured}
 
 
 def subset_table(table: FeatureTable, keep: np.ndarray) -> FeatureTable:
@@ -261,6 +263,11 @@ def timing_lines(zoo: Zoo, build: dict[str, Any], feat: dict[str, Any], t_pred: 
         out["feature_seconds_per_model"] = per
         lines.append(f"feature time per model (wall x workers / models, over the runs that computed "
                      f"them): {per:.1f} s")
+    measured = np.array(feat.get("seconds_per_model_measured") or [], dtype=float)
+    if measured.size and np.isfinite(measured).all():
+        out["feature_seconds"] = describe(measured)
+        lines.append(f"feature time per model (measured in each worker, {jobs} at a time): median "
+                     f"{np.median(measured):.1f} s, min {measured.min():.1f} s, max {measured.max():.1f} s")
     lines.append(f"wall time this run: zoo {build['wall_seconds']:.0f} s, features "
                  f"{feat['wall_seconds_this_run']:.0f} s ({feat['computed_this_run']} computed), scoring "
                  f"{t_pred:.1f} s (cached steps take ~0 s); {jobs} worker(s), {os.cpu_count()} CPU(s), "

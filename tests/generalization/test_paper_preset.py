@@ -330,6 +330,7 @@ def test_zoo_features_and_paper_protocol_end_to_end(tiny_zoo_path, tmp_path, cap
     assert t.topological_names == p.feature_names() and set(t.feature_sets) == {"topolens", "paper_best",
                                                                                "paper_h1"}
     assert np.all(np.isfinite(t.topological))
+    assert t.seconds is not None and t.seconds.shape == (len(t),) and np.all(t.seconds > 0)  # per-model time
     res = predict_gap(t, protocol="ballester2024")
     assert np.isfinite(res["paper_best"].r2_mean) and res["paper_best"].t is None
     assert res["paper_h1"].p_value is not None

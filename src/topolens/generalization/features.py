@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -655,6 +656,9 @@ class FeatureTable:
     #: Named column sets of ``topological`` (default: :meth:`FeatureParams.feature_sets`,
     #: restricted to the columns present).
     feature_sets: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: Seconds each model's features took when they were computed (NaN where the cache
+    #: predates this record); ``None`` for a table built by hand.
+    seconds: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.feature_sets:
@@ -702,6 +706,7 @@ def _features_job(record: Any, zoo_path: str, params: FeatureParams, root: str |
     if worker:
         torch.set_num_threads(1)
     data = zoo_data(zoo_path, root)  # cached per process, for trained and imported zoos alike
+    t0 = time.perf_counter()
     try:
         feats = model_features(record, data, params)
     except TopolensError as exc:  # say which model failed; the others' caches are kept
@@ -709,7 +714,8 @@ def _features_job(record: Any, zoo_path: str, params: FeatureParams, root: str |
     path = Path(zoo_path) / "features" / params.key / f"{record.model_id}.npz"
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, weights_sha256=np.array(record.weights_sha256), **feats)
+            np.savez(fh, weights_sha256=np.array(record.weights_sha256),
+                     seconds=np.array(time.perf_counter() - t0), **feats)
     return record.model_id
 
 
@@ -766,5 +772,6 @@ def zoo_features(zoo: Any, params: FeatureParams = PAPER_PARAMS, *, n_jobs: int 
         baseline_names=[str(s) for s in rows[0]["baseline_names"]],
         baselines=np.vstack([d["baselines"] for d in rows]),
         gaps=zoo.gaps(), hyperparameters=zoo.hyperparameters(), params=params,
+        seconds=np.array([float(d["seconds"]) if "seconds" in d else np.nan for d in rows]),
     )
 
