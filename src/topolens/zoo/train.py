@@ -63,7 +63,9 @@ N_CLASSES = 10
 
 @dataclass(frozen=True)
 class ZooData:
-    """Images as float32 ``(N, 1, 28, 28)`` tensors in [0, 1] and int64 labels."""
+    """Inputs as float32 tensors and int64 labels: ``(N, 1, 28, 28)`` images in [0, 1] for the
+    grid zoos' data sets; an imported zoo's stored data in the layout its models take (NCHW
+    images or ``(N, F)`` features)."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
