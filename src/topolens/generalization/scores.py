@@ -323,6 +323,22 @@ class CVResult:
     predictions: np.ndarray
 
 
+def _check_splits(n_samples: Any, n_repeats: Any, n_splits: Any, seed: Any,
+                  seed_name: str) -> tuple[int, int, int, int]:
+    """Validated ``(n_samples, n_repeats, n_splits, seed)`` of a repeated k-fold split."""
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_repeats = check_int(n_repeats, "n_repeats", minimum=1)
+    n_splits = check_int(n_splits, "n_splits", minimum=2)
+    seed = check_int(seed, seed_name, minimum=0)
+    if n_samples < 2 * n_splits:
+        raise InvalidInputError(
+            f"{n_samples} sample(s) is too few for {n_splits}-fold cross-validation: each "
+            f"fold needs at least 2 samples, so at least {2 * n_splits} are needed. Use more "
+            "models or fewer folds."
+        )
+    return n_samples, n_repeats, n_splits, seed
+
+
 def five_by_two_splits(
     n_samples: int, n_repeats: int = 5, seed: int = 0, *, n_splits: int = 2
 ) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
@@ -338,16 +354,7 @@ def five_by_two_splits(
     """
     from sklearn.model_selection import KFold
 
-    n_samples = check_int(n_samples, "n_samples", minimum=1)
-    n_repeats = check_int(n_repeats, "n_repeats", minimum=1)
-    n_splits = check_int(n_splits, "n_splits", minimum=2)
-    seed = check_int(seed, "seed", minimum=0)
-    if n_samples < 2 * n_splits:
-        raise InvalidInputError(
-            f"{n_samples} sample(s) is too few for {n_splits}-fold cross-validation: each "
-            f"fold needs at least 2 samples, so at least {2 * n_splits} are needed. Use more "
-            "models or fewer folds."
-        )
+    n_samples, n_repeats, n_splits, seed = _check_splits(n_samples, n_repeats, n_splits, seed, "seed")
     out = []
     for r in range(n_repeats):
         state = int(np.random.SeedSequence([seed, r]).generate_state(1)[0] % (2**31 - 1))
@@ -372,15 +379,8 @@ def repeated_kfold_splits(
     """
     from sklearn.model_selection import RepeatedKFold
 
-    n_samples = check_int(n_samples, "n_samples", minimum=1)
-    n_repeats = check_int(n_repeats, "n_repeats", minimum=1)
-    n_splits = check_int(n_splits, "n_splits", minimum=2)
-    random_state = check_int(random_state, "random_state", minimum=0)
-    if n_samples < 2 * n_splits:
-        raise InvalidInputError(
-            f"{n_samples} sample(s) is too few for {n_splits}-fold cross-validation: at least "
-            f"{2 * n_splits} are needed. Use more models or fewer folds."
-        )
+    n_samples, n_repeats, n_splits, random_state = _check_splits(n_samples, n_repeats, n_splits,
+                                                                 random_state, "random_state")
     rkf = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
     return [(i // n_splits, i % n_splits, train, test)
             for i, (train, test) in enumerate(rkf.split(np.zeros(n_samples)))]
