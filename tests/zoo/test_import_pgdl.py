@@ -9,6 +9,7 @@ corruption, and feed ``zoo_features`` / ``predict_gap`` unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -281,6 +282,14 @@ def test_features_and_gap_prediction_on_an_imported_zoo(tmp_path):
     assert {"topology", "margin"} <= names
     again = zoo_features(Zoo.load(tmp_path / "zoo"), params, progress=False)  # from the cache
     np.testing.assert_array_equal(again.topological, table.topological)
+    # fewer margin inputs than the split: a seeded draw over it (shards may be in class order)
+    few = dataclasses.replace(params, margin_inputs=10)
+    part = zoo_features(Zoo.load(tmp_path / "zoo"), few, progress=False)
+    take = np.sort(np.random.default_rng([few.data_seed, 3]).choice(40, 10, replace=False))
+    assert not np.array_equal(take, np.arange(10))
+    want = baseline_measures(rec.load_model(), rec.load_states()["initial"], data.x_train[take],
+                             data.y_train[take], quantile=few.margin_quantile)
+    assert part.baselines[0, list(part.baseline_names).index("margin")] == pytest.approx(want["margin"], rel=1e-12)
 
 
 def test_copied_zoo_is_self_contained(tmp_path):

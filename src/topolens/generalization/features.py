@@ -591,7 +591,9 @@ def model_features(record: Any, data: Any, params: FeatureParams = PAPER_PARAMS,
 
     The output margin is measured on the training data the model was trained on: a grid
     model's own subset and labels (:func:`topolens.zoo.train.training_subset`, label noise
-    included), an imported model's (``record.config is None``) whole training split as stored.
+    included; its first ``margin_inputs`` examples), an imported model's (``record.config is
+    None``) whole training split as stored (``margin_inputs`` of them drawn with ``data_seed``,
+    since a task's shards may be stored in class order).
 
     Returns a dict with ``topological`` and ``baselines`` (float64 arrays) and their
     ``*_names``.
@@ -607,8 +609,11 @@ def model_features(record: Any, data: Any, params: FeatureParams = PAPER_PARAMS,
         sample = fixed_input_sample(data.x_train, params)
     names, topo = topological_features(model, sample, params, device=device)
     m = min(params.margin_inputs, len(idx))
-    base = baseline_measures(model, states["initial"], data.x_train[torch.from_numpy(idx[:m])],
-                             torch.from_numpy(y_used[:m]), quantile=params.margin_quantile,
+    take = np.arange(m)
+    if record.config is None and m < len(idx):  # shards may be ordered (e.g. by class): a seeded draw
+        take = np.sort(np.random.default_rng([params.data_seed, 3]).choice(len(idx), m, replace=False))
+    base = baseline_measures(model, states["initial"], data.x_train[torch.from_numpy(idx[take])],
+                             torch.from_numpy(y_used[take]), quantile=params.margin_quantile,
                              device=device)
     return {"topological": topo, "topological_names": np.array(names),
             "baselines": np.array([base[k] for k in BASELINE_NAMES], dtype=np.float64),
