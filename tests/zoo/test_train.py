@@ -262,3 +262,25 @@ def test_the_criterion_uses_the_eval_mode_loss():
     assert m["train_loss"] <= 0.05
     assert min(h["train_loss"]) > 0.05  # running averages never met it
     assert h["train_loss"][-1] > 5 * m["train_loss"]
+
+
+def test_absurd_depths_are_sized_at_once():
+    # the mlp estimate is a closed form (a loop over 10**9 layers took minutes), and a
+    # too-deep cnn/vgg is refused by the estimate itself, not only by build/check
+    import time
+
+    from topolens.exceptions import MemoryBudgetError
+    from topolens.zoo import check_model_memory, estimate_model_memory
+    from topolens.zoo.train import _layer_sizes
+
+    t0 = time.perf_counter()
+    with pytest.raises(MemoryBudgetError, match="depth 1000000000"):
+        check_model_memory(ModelConfig(depth=10**9, width=4))
+    assert time.perf_counter() - t0 < 5
+    for depth, bn in ((1, False), (3, True)):  # by hand: 784-w-...-w-10 with 4 numbers per bn unit
+        c = ModelConfig(depth=depth, width=7, batch_norm=bn)
+        params = 784 * 7 + 7 + (depth - 1) * 56 + depth * (28 if bn else 0) + 80
+        assert _layer_sizes(c, 28, 1) == (params, 784 + 28 * depth + 10)
+    for arch in ("cnn", "vgg"):
+        with pytest.raises(ConfigError, match="too deep"):
+            estimate_model_memory(ModelConfig(architecture=arch, depth=10**6, width=2))

@@ -145,15 +145,13 @@ def _layer_sizes(config: ModelConfig, image_size: int, in_channels: int) -> tupl
     activations count every module's output (a conv block's conv, norm, ReLU and pooling
     outputs are bounded by 4 maps of the conv's size).
     """
-    w = config.width
-    if config.architecture == "mlp":
+    w, depth = config.width, config.depth
+    if config.architecture == "mlp":  # closed form: a grid's absurd depth is refused at once
         fan_in = in_channels * image_size * image_size
-        params, acts = 0, fan_in
-        for _ in range(config.depth):
-            params += fan_in * w + w + (4 * w if config.batch_norm else 0)
-            acts += 4 * w
-            fan_in = w
-        return _plus_output(params, acts, fan_in)
+        bn = 4 * w if config.batch_norm else 0
+        params = fan_in * w + w + (depth - 1) * (w * w + w) + depth * bn
+        return _plus_output(params, fan_in + depth * 4 * w, w)
+    _check_depth(config, image_size)  # bounds the loop (and a vgg's doubling widths)
     side, ch, params, acts = image_size, in_channels, 0, in_channels * image_size**2
     for i in range(config.depth):
         out_ch = w * 2**i if config.architecture == "vgg" else w
